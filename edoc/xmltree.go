@@ -1,6 +1,7 @@
 package edoc
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/xml"
 	"errors"
@@ -23,6 +24,10 @@ type Limits struct {
 	// MaxElements caps the number of elements, comments and processing
 	// instructions in the document. Default DefaultMaxElements.
 	MaxElements int
+	// MaxAttributes caps the attributes (namespace declarations included)
+	// of one element. Default DefaultMaxAttributes. Without a cap, an
+	// element with a million attributes costs quadratic time to build.
+	MaxAttributes int
 }
 
 // Default limits. They may change between releases; callers that need a
@@ -31,6 +36,9 @@ const (
 	DefaultMaxBytes    = 16 << 20
 	DefaultMaxDepth    = 64
 	DefaultMaxElements = 200_000
+	// DefaultMaxAttributes is far above what edXML and XML-DSig use (at
+	// most a handful per element).
+	DefaultMaxAttributes = 64
 )
 
 func (l Limits) withDefaults() Limits {
@@ -43,12 +51,15 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxElements <= 0 {
 		l.MaxElements = DefaultMaxElements
 	}
+	if l.MaxAttributes <= 0 {
+		l.MaxAttributes = DefaultMaxAttributes
+	}
 	return l
 }
 
 // LimitError reports input that exceeded one of the Limits.
 type LimitError struct {
-	Limit string // "size", "depth" or "elements"
+	Limit string // "size", "depth", "elements" or "attributes"
 	Max   int64  // the limit in force
 }
 
@@ -58,6 +69,8 @@ func (e *LimitError) Error() string {
 		return fmt.Sprintf("xml: document exceeds the size limit of %d bytes", e.Max)
 	case "depth":
 		return fmt.Sprintf("xml: nesting exceeds the depth limit of %d", e.Max)
+	case "attributes":
+		return fmt.Sprintf("xml: an element exceeds the limit of %d attributes", e.Max)
 	default:
 		return fmt.Sprintf("xml: document exceeds the limit of %d elements", e.Max)
 	}
@@ -109,7 +122,9 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 // DOCTYPE and every other <! directive (so no entity can be declared),
 // more than one root element, non-whitespace text outside the root,
 // duplicate attributes on an element, an encoding declaration other than
-// UTF-8, invalid UTF-8, and anything over the Limits. It reads at most
+// UTF-8, invalid UTF-8, and anything over the Limits. A UTF-8 byte order
+// mark at the very start is skipped (.NET writers emit one by default).
+// It reads at most
 // lim.MaxBytes+1 bytes from r, so memory stays bounded whatever r holds.
 //
 // The tree keeps prefixes as written; resolve names with
@@ -121,7 +136,11 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 func ReadTree(r io.Reader, lim Limits) (*etree.Document, error) {
 	lim = lim.withDefaults()
 	lr := &limitedReader{r: r, n: lim.MaxBytes}
-	dec := xml.NewDecoder(lr)
+	br := bufio.NewReader(&attrGuard{r: lr, max: lim.MaxAttributes})
+	if bom, err := br.Peek(3); err == nil && string(bom) == "\ufeff" {
+		_, _ = br.Discard(3)
+	}
+	dec := xml.NewDecoder(br)
 	dec.Strict = true
 	dec.CharsetReader = func(charset string, input io.Reader) (io.Reader, error) {
 		if strings.EqualFold(charset, "utf-8") || strings.EqualFold(charset, "utf8") {
@@ -146,11 +165,15 @@ func ReadTree(r io.Reader, lim Limits) (*etree.Document, error) {
 			if lr.hit || errors.Is(err, errSizeLimit) {
 				return nil, &LimitError{Limit: "size", Max: lim.MaxBytes}
 			}
+			var le *LimitError
+			if errors.As(err, &le) {
+				return nil, le
+			}
 			var se *xml.SyntaxError
 			if errors.As(err, &se) {
 				return fail("%s", se.Msg)
 			}
-			return fail("%v", err)
+			return fail("%s", strings.TrimPrefix(err.Error(), "xml: "))
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -165,6 +188,9 @@ func ReadTree(r io.Reader, lim Limits) (*etree.Document, error) {
 			}
 			if nodes++; nodes > lim.MaxElements {
 				return nil, &LimitError{Limit: "elements", Max: int64(lim.MaxElements)}
+			}
+			if len(t.Attr) > lim.MaxAttributes {
+				return nil, &LimitError{Limit: "attributes", Max: int64(lim.MaxAttributes)}
 			}
 			el := etree.NewElement(qname(t.Name))
 			if len(t.Attr) > 1 {
@@ -207,7 +233,7 @@ func ReadTree(r io.Reader, lim Limits) (*etree.Document, error) {
 			if !utf8.Valid(t) {
 				return fail("invalid UTF-8 in text")
 			}
-			stack[len(stack)-1].CreateCharData(string(t))
+			stack[len(stack)-1].CreateText(string(t))
 		case xml.Comment:
 			if nodes++; nodes > lim.MaxElements {
 				return nil, &LimitError{Limit: "elements", Max: int64(lim.MaxElements)}
@@ -222,6 +248,9 @@ func ReadTree(r io.Reader, lim Limits) (*etree.Document, error) {
 		case xml.ProcInst:
 			if nodes++; nodes > lim.MaxElements {
 				return nil, &LimitError{Limit: "elements", Max: int64(lim.MaxElements)}
+			}
+			if !utf8.Valid(t.Inst) {
+				return fail("invalid UTF-8 in processing instruction")
 			}
 			if len(stack) == 0 {
 				if t.Target == "xml" && roots == 0 {
@@ -251,4 +280,122 @@ func qname(n xml.Name) string {
 		return n.Local
 	}
 	return n.Space + ":" + n.Local
+}
+
+// attrGuard counts the attributes of each start tag in the bytes on their
+// way to the decoder, and fails the read once a tag has more than max.
+// encoding/xml builds every attribute of a start tag before returning it,
+// at about 50 bytes of memory per attribute of 5 bytes of input, so the
+// count must be kept before the decoder sees the tag. It follows just
+// enough XML to know where start tags are: comments, CDATA sections,
+// processing instructions and declarations are skipped, and quoted values
+// may hold '>' and '='. Malformed input may confuse it; the decoder then
+// rejects that input anyway.
+type attrGuard struct {
+	r      io.Reader
+	max    int
+	state  guardState
+	quote  byte // the quote that closes the current attribute value
+	run    int  // consecutive '-' (comment) or ']' (CDATA) seen
+	prev   byte // previous byte in a processing instruction
+	nattrs int  // attributes in the current start tag
+	err    error
+}
+
+type guardState uint8
+
+const (
+	inText        guardState = iota
+	afterLT                  // just read '<'
+	afterBang                // just read "<!"
+	afterBangDash            // just read "<!-"
+	inTag                    // in a start or end tag
+	inComment
+	inCDATA
+	inPI
+	inDecl // <!DOCTYPE and other declarations, which the decoder rejects
+)
+
+func (g *attrGuard) Read(p []byte) (int, error) {
+	if g.err != nil {
+		return 0, g.err // sticky: bufio.Reader forgets an error once returned
+	}
+	n, err := g.r.Read(p)
+	for i := 0; i < n; i++ {
+		c := p[i]
+		switch g.state {
+		case inText:
+			j := bytes.IndexByte(p[i:n], '<')
+			if j < 0 {
+				i = n
+				continue
+			}
+			i += j
+			g.state = afterLT
+		case afterLT:
+			switch c {
+			case '!':
+				g.state = afterBang
+			case '?':
+				g.state, g.prev = inPI, 0
+			default:
+				g.state, g.quote, g.nattrs = inTag, 0, 0
+				i-- // this byte belongs to the tag
+			}
+		case afterBang:
+			switch c {
+			case '-':
+				g.state = afterBangDash
+			case '[':
+				g.state, g.run = inCDATA, 0
+			default:
+				g.state = inDecl
+			}
+		case afterBangDash:
+			if c == '-' {
+				g.state, g.run = inComment, 0
+			} else {
+				g.state = inDecl
+			}
+		case inTag:
+			switch {
+			case g.quote != 0:
+				if c == g.quote {
+					g.quote = 0
+				}
+			case c == '"' || c == '\'':
+				g.quote = c
+			case c == '=':
+				if g.nattrs++; g.nattrs > g.max {
+					g.err = &LimitError{Limit: "attributes", Max: int64(g.max)}
+					return 0, g.err
+				}
+			case c == '>':
+				g.state = inText
+			}
+		case inComment, inCDATA:
+			closer := byte('-')
+			if g.state == inCDATA {
+				closer = ']'
+			}
+			switch {
+			case c == closer:
+				g.run++
+			case c == '>' && g.run >= 2:
+				g.state = inText
+			default:
+				g.run = 0
+			}
+		case inPI:
+			if c == '>' && g.prev == '?' {
+				g.state = inText
+			}
+			g.prev = c
+		case inDecl:
+			if c == '>' {
+				g.state = inText
+			}
+		}
+	}
+	return n, err
 }

@@ -38,6 +38,7 @@ func commands() []command {
 		{"pki", "create and run a demo PKI shaped like the government one", runPKI},
 		{"sign", "sign an edXML package with an agency key", runSign},
 		{"verify", "verify the signature, chain and revocation of signed packages", runVerify},
+		{"broker", "run the embedded Kafka-protocol broker with a data directory", runBroker},
 		{"version", "print the version of this binary", runVersion},
 		{"help", "explain a command", nil},
 	}
