@@ -24,6 +24,16 @@
 // it, by deduplicating on the SHA-256 of the package (content identity) and
 // on the message ID.
 //
+// # Evidence
+//
+// The axis records every event (submission accepted or rejected, delivery
+// to an edge, each status, each rejection notice) as a leaf of an
+// append-only RFC 6962 Merkle log (Log) and signs checkpoints of it. An
+// Event is the canonical leaf encoding; a Receipt is an event with its leaf
+// index, inclusion proof and signed checkpoint. VerifyInclusion,
+// VerifyConsistency and Receipt.Verify check them offline, with no access to
+// the log: what an auditor runs years later.
+//
 // # Caveats
 //
 //   - The routing data in headers is untrusted until the package signature

@@ -192,6 +192,17 @@ func ReadTree(r io.Reader, lim Limits) (*etree.Document, error) {
 			if len(t.Attr) > lim.MaxAttributes {
 				return nil, &LimitError{Limit: "attributes", Max: int64(lim.MaxAttributes)}
 			}
+			// encoding/xml leaves a colon in Local when the name is not a
+			// QName (":b", "a:"); etree would then split it and read ":b"
+			// as "b", a name other parsers refuse. Refuse it here.
+			if strings.Contains(t.Name.Local, ":") {
+				return fail("element name %q is not a namespace-well-formed name", qname(t.Name))
+			}
+			for _, a := range t.Attr {
+				if strings.Contains(a.Name.Local, ":") {
+					return fail("attribute name %q on <%s> is not a namespace-well-formed name", qname(a.Name), qname(t.Name))
+				}
+			}
 			el := etree.NewElement(qname(t.Name))
 			if len(t.Attr) > 1 {
 				clear(seen)

@@ -51,6 +51,9 @@ func TestReadTree(t *testing.T) {
 		{name: "quoted = and > are not attributes", in: `<a x="a=b>c=d" y='=>='/>`, lim: Limits{MaxAttributes: 2}},
 		{name: "= in text is not an attribute", in: `<a x="1">a=b=c=d</a>`, lim: Limits{MaxAttributes: 1}},
 		{name: "= in comments, CDATA and PIs is not an attribute", in: `<a><!-- <b c=1 d=2 e=3> --><![CDATA[<b c=1 d=2 e=3>]]><?pi c=1 d=2 e=3?></a>`, lim: Limits{MaxAttributes: 1}},
+		{name: "element name with a leading colon", in: `<a><:b/></a>`, msg: "not a namespace-well-formed name"},
+		{name: "element name with a trailing colon", in: `<a><b:></b:></a>`, msg: "not a namespace-well-formed name"},
+		{name: "attribute name with a leading colon", in: `<a :x="1"/>`, msg: "not a namespace-well-formed name"},
 		{name: "comment with dashes", in: `<a><!-- - -x- --><b x="1" y="2"/></a>`, lim: Limits{MaxAttributes: 1}, limit: "attributes"},
 	}
 	for _, c := range cases {

@@ -36,9 +36,11 @@
 // A nil error from Verify means: the package holds exactly one W3C
 // Signature, at the profile place, in the profile's shape; the signer's
 // certificate chains to a configured root at the verification time through
-// configured or KeyInfo intermediates; the leaf may sign documents (see
-// checkLeafUsage: KeyUsage digitalSignature or contentCommitment, and if
-// it has extended key usages, documentSigning, emailProtection or any);
+// configured or KeyInfo intermediates; the leaf may sign documents (its
+// KeyUsage extension is present and allows digitalSignature or
+// contentCommitment, and if it has extended key usages, they include
+// documentSigning (RFC 9336), emailProtection or any; every CA in the
+// chain that has a KeyUsage extension allows keyCertSign);
 // every non-root certificate is absent from its issuer's CRL as of that
 // time, the CRL being fresh (ThisUpdate ≤ at ≤ NextUpdate + grace); the
 // signature over SignedInfo verifies; and the digest of the package minus
@@ -85,8 +87,8 @@
 //   - Names: edoc.ReadTree and etree turn an element or attribute name with a
 //     leading colon (":b", not a namespace-well-formed name) into "b", so
 //     such a name written in place of "b" after signing goes unnoticed here
-//     (other verifiers reject it). Other non-QName names fail with
-//     ReasonMalformed. Reported upstream to the edoc owner.
+//     (other verifiers reject it); edoc.ReadTree is where that must be
+//     refused. Other names that are not QNames fail with ReasonMalformed.
 //   - Exclusive c14n does not sign namespace declarations that no element
 //     or attribute name uses (a prefix used only inside a QName value such
 //     as xsi:type="m:T"). Result.Element drops such declarations, as the

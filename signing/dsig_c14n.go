@@ -61,11 +61,11 @@ type c14nAttr struct {
 type canonicalizer struct {
 	out      *bufWriter
 	opt      c14nOptions
-	scope    []nsBinding // in-scope declarations, innermost last
-	rendered []nsBinding // declarations in force in the output, innermost last
-	attrs    []c14nAttr  // scratch
-	decls    []nsBinding // scratch
-	anc      []*etree.Element
+	scope    []nsBinding      // in-scope declarations, innermost last
+	rendered []nsBinding      // declarations in force in the output, innermost last
+	attrs    []c14nAttr       // scratch
+	decls    []nsBinding      // scratch
+	anc      []*etree.Element // scratch: the apex's ancestors
 }
 
 // canonicalize writes the exclusive canonical form of el to w. The
@@ -100,10 +100,13 @@ var c14nPool = sync.Pool{New: func() any {
 func (c *canonicalizer) release() {
 	c.out.w, c.out.err, c.out.buf = nil, nil, c.out.buf[:0]
 	c.opt = c14nOptions{}
-	clear(c.scope)
-	clear(c.rendered)
-	clear(c.attrs)
-	clear(c.anc)
+	// Drop every reference into the tree, beyond len too, so that a pooled
+	// canonicalizer keeps no package content alive.
+	clear(c.scope[:cap(c.scope)])
+	clear(c.rendered[:cap(c.rendered)])
+	clear(c.attrs[:cap(c.attrs)])
+	clear(c.decls[:cap(c.decls)])
+	clear(c.anc[:cap(c.anc)])
 	c.scope, c.rendered, c.attrs, c.decls, c.anc = c.scope[:0], c.rendered[:0], c.attrs[:0], c.decls[:0], c.anc[:0]
 	c14nPool.Put(c)
 }
@@ -245,14 +248,14 @@ func (c *canonicalizer) element(el *etree.Element) error {
 			w.writeString(d.prefix)
 			w.writeString(`="`)
 		}
-		escapeAttr(w, d.uri)
+		c14nAttrEscapes.escape(w, d.uri)
 		w.writeByte('"')
 	}
 	for _, a := range c.attrs {
 		w.writeByte(' ')
 		w.writeQName(a.a.Space, a.a.Key)
 		w.writeString(`="`)
-		escapeAttr(w, a.a.Value)
+		c14nAttrEscapes.escape(w, a.a.Value)
 		w.writeByte('"')
 	}
 	w.writeByte('>')
@@ -343,7 +346,7 @@ func (c *canonicalizer) children(el *etree.Element) error {
 			if !hasText && strings.TrimLeft(t.Data, " \t\r\n") != "" {
 				hasText = true
 			}
-			escapeText(c.out, t.Data)
+			c14nTextEscapes.escape(c.out, t.Data)
 		case *etree.Comment:
 			hasComment = true
 		case *etree.ProcInst:
@@ -390,57 +393,62 @@ func dropComments(el *etree.Element) {
 	el.ReindexChildren()
 }
 
-// escapeText writes s escaped as C14N text: &, <, > and CR.
-func escapeText(w *bufWriter, s string) {
-	last := 0
-	for i := 0; i < len(s); i++ {
-		var esc string
-		switch s[i] {
-		case '&':
-			esc = "&amp;"
-		case '<':
-			esc = "&lt;"
-		case '>':
-			esc = "&gt;"
-		case '\r':
-			esc = "&#xD;"
-		default:
-			continue
-		}
-		w.writeString(s[last:i])
-		w.writeString(esc)
-		last = i + 1
-	}
-	w.writeString(s[last:])
+// The escapes of canonical XML (C14N 1.0 §2.3), and the ones Sign's
+// output adds so that no parser normalises a signed value.
+var (
+	c14nTextEscapes = newEscaper("&<>\r", "&amp;", "&lt;", "&gt;", "&#xD;")
+	c14nAttrEscapes = newEscaper("&<\"\t\n\r", "&amp;", "&lt;", "&quot;", "&#x9;", "&#xA;", "&#xD;")
+	outAttrEscapes  = newEscaper("&<>\"\t\n\r", "&amp;", "&lt;", "&gt;", "&quot;", "&#x9;", "&#xA;", "&#xD;")
+)
+
+// escaper replaces a few special bytes. It finds them with
+// strings.IndexByte, which is vectorised: base64 attachments, the bulk of
+// a package, hold none, and a byte-at-a-time loop over them was a tenth of
+// verifying a large package.
+type escaper struct {
+	specials string
+	repl     []string
 }
 
-// escapeAttr writes s escaped as a C14N attribute value: &, <, ", TAB, LF
-// and CR.
-func escapeAttr(w *bufWriter, s string) {
-	last := 0
-	for i := 0; i < len(s); i++ {
-		var esc string
-		switch s[i] {
-		case '&':
-			esc = "&amp;"
-		case '<':
-			esc = "&lt;"
-		case '"':
-			esc = "&quot;"
-		case '\t':
-			esc = "&#x9;"
-		case '\n':
-			esc = "&#xA;"
-		case '\r':
-			esc = "&#xD;"
-		default:
-			continue
-		}
-		w.writeString(s[last:i])
-		w.writeString(esc)
-		last = i + 1
+func newEscaper(specials string, repl ...string) *escaper {
+	return &escaper{specials: specials, repl: repl}
+}
+
+type stringWriter interface{ WriteString(string) (int, error) }
+
+// escape writes s to w with the special bytes replaced. It keeps the next
+// position of each special byte, so every byte of s is scanned once per
+// special at most: linear however many escapes s holds.
+func (e *escaper) escape(w stringWriter, s string) {
+	var next [8]int
+	for k := 0; k < len(e.specials); k++ {
+		next[k] = indexFrom(s, e.specials[k], 0)
 	}
-	w.writeString(s[last:])
+	last := 0
+	for {
+		k := -1
+		for j := 0; j < len(e.specials); j++ {
+			if next[j] >= 0 && (k < 0 || next[j] < next[k]) {
+				k = j
+			}
+		}
+		if k < 0 {
+			break
+		}
+		i := next[k]
+		w.WriteString(s[last:i])
+		w.WriteString(e.repl[k])
+		last = i + 1
+		next[k] = indexFrom(s, e.specials[k], last)
+	}
+	w.WriteString(s[last:])
+}
+
+func indexFrom(s string, c byte, from int) int {
+	if j := strings.IndexByte(s[from:], c); j >= 0 {
+		return from + j
+	}
+	return -1
 }
 
 // bufWriter is a minimal buffered writer that remembers the first error,
@@ -449,6 +457,12 @@ type bufWriter struct {
 	w   io.Writer
 	buf []byte
 	err error
+}
+
+// WriteString implements stringWriter; it never fails (errors stick in b.err).
+func (b *bufWriter) WriteString(s string) (int, error) {
+	b.writeString(s)
+	return len(s), nil
 }
 
 func (b *bufWriter) writeString(s string) {

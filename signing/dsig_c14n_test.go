@@ -297,3 +297,39 @@ func FuzzCanonicalize(f *testing.F) {
 		}
 	})
 }
+
+func TestEscaper(t *testing.T) {
+	naive := func(s string, specials string, repl []string) string {
+		var b strings.Builder
+		for i := 0; i < len(s); i++ {
+			if k := strings.IndexByte(specials, s[i]); k >= 0 {
+				b.WriteString(repl[k])
+			} else {
+				b.WriteByte(s[i])
+			}
+		}
+		return b.String()
+	}
+	alphabet := "ab&<>\"\t\n\rà"
+	rng := uint32(1)
+	for n := range 2000 {
+		var in strings.Builder
+		for range n % 40 {
+			rng = rng*1664525 + 1013904223
+			in.WriteByte(alphabet[rng>>24%uint32(len(alphabet))])
+		}
+		for _, e := range []*escaper{c14nTextEscapes, c14nAttrEscapes, outAttrEscapes} {
+			var got bytes.Buffer
+			e.escape(&got, in.String())
+			if want := naive(in.String(), e.specials, e.repl); got.String() != want {
+				t.Fatalf("escape(%q) = %q, want %q", in.String(), got.String(), want)
+			}
+		}
+	}
+	// Linear in the number of escapes: a quadratic scan would not finish.
+	var got bytes.Buffer
+	c14nAttrEscapes.escape(&got, strings.Repeat("&<\r", 1<<20))
+	if got.Len() != (5+4+5)<<20 {
+		t.Errorf("escaped length %d", got.Len())
+	}
+}

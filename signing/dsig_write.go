@@ -73,39 +73,9 @@ func writeQName(out *bytes.Buffer, space, local string) {
 // writeEscaped writes s with &, < and > (and in attributes ", TAB, LF and
 // CR; in text CR) as references.
 func writeEscaped(out *bytes.Buffer, s string, attr bool) {
-	last := 0
-	for i := 0; i < len(s); i++ {
-		var esc string
-		switch s[i] {
-		case '&':
-			esc = "&amp;"
-		case '<':
-			esc = "&lt;"
-		case '>':
-			esc = "&gt;"
-		case '\r':
-			esc = "&#xD;"
-		case '"':
-			if !attr {
-				continue
-			}
-			esc = "&quot;"
-		case '\t':
-			if !attr {
-				continue
-			}
-			esc = "&#x9;"
-		case '\n':
-			if !attr {
-				continue
-			}
-			esc = "&#xA;"
-		default:
-			continue
-		}
-		out.WriteString(s[last:i])
-		out.WriteString(esc)
-		last = i + 1
+	if attr {
+		outAttrEscapes.escape(out, s)
+	} else {
+		c14nTextEscapes.escape(out, s)
 	}
-	out.WriteString(s[last:])
 }

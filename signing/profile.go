@@ -204,9 +204,9 @@ func signatureElements(root *etree.Element) (w3c, legacy []*etree.Element) {
 // accepting bytes that another verifier rejects. Comments and whitespace
 // outside the root are outside the canonical form and harmless.
 func checkOutsideRoot(pkg []byte) error {
-	// Prolog: skip whitespace, the declaration, comments and PIs up to the
-	// root start tag.
-	p := pkg
+	// Prolog: skip a byte order mark (edoc.ReadTree does), whitespace, the
+	// declaration, comments and PIs up to the root start tag.
+	p := bytes.TrimPrefix(pkg, []byte("\ufeff"))
 	for {
 		p = bytes.TrimLeft(p, " \t\r\n")
 		switch {

@@ -490,6 +490,13 @@ var attacks = []attack{
 		want: ReasonMalformed,
 	},
 	{
+		name: "processing instruction before the root, after a byte order mark",
+		build: func(t *testing.T, f *fixture, signed []byte) []byte {
+			return append([]byte("\ufeff<?evil?>"), signed[bytes.Index(signed, []byte("<edXML ")):]...)
+		},
+		want: ReasonMalformed,
+	},
+	{
 		name:  "root is not edXML",
 		build: func(t *testing.T, f *fixture, signed []byte) []byte { return []byte(`<a xmlns="urn:x"/>`) },
 		want:  ReasonMalformed,

@@ -246,3 +246,11 @@ func TestVerifyLogs(t *testing.T) {
 		t.Errorf("log holds package content:\n%s", out)
 	}
 }
+
+// TestVerifyByteOrderMark: .NET writers prefix a UTF-8 byte order mark,
+// which is outside the signed content.
+func TestVerifyByteOrderMark(t *testing.T) {
+	f := newFixture(t)
+	signed := mustSign(t, f.signer, append([]byte("\ufeff"), smallPackage()...))
+	mustVerify(t, f.verifier, append([]byte("\ufeff"), signed...), f.at)
+}

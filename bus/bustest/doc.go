@@ -6,6 +6,10 @@
 //		bustest.TestTransport(t, func(t *testing.T) bustest.Harness { ... })
 //	}
 //
+//	func TestLog(t *testing.T) {
+//		bustest.TestLog(t, func(t *testing.T) bustest.LogHarness { ... })
+//	}
+//
 // The suites test behaviour through the bus interfaces only, against the
 // real backing system (a real Kafka-protocol broker, a real database file):
 // never a mock of it.
@@ -13,7 +17,8 @@
 // # Caveats
 //
 // The suites need a few things the interfaces do not offer (creating a
-// topic, writing a malformed record); the Harness supplies them. Crash
+// topic, writing a malformed record, reopening a log, the keys that verify
+// its checkpoints); the harnesses supply them. Crash
 // behaviour across a kill -9 of a separate process cannot be expressed
 // through the interface and is left to each adapter's own tests.
 package bustest

@@ -6,9 +6,11 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"strings"
@@ -157,21 +159,11 @@ func TestKeyHashDefinition(t *testing.T) {
 			t.Errorf("%s: signature line %q does not start with key ID %08x", alg, line, want)
 		}
 		vkey := s.Verifier().String()
-		wantPrefix := origin + "+" + hex8(want) + "+"
+		wantPrefix := origin + "+" + fmt.Sprintf("%08x", want) + "+"
 		if !strings.HasPrefix(vkey, wantPrefix) {
 			t.Errorf("%s: verifier key %q does not start with %q", alg, vkey, wantPrefix)
 		}
 	}
-}
-
-func hex8(h uint32) string {
-	const digits = "0123456789abcdef"
-	var b [8]byte
-	for i := 7; i >= 0; i-- {
-		b[i] = digits[h&0xf]
-		h >>= 4
-	}
-	return string(b[:])
 }
 
 func TestRefusedKeys(t *testing.T) {
@@ -307,7 +299,7 @@ func (k rawECDSA) Sign(r io.Reader, digest []byte, _ crypto.SignerOpts) ([]byte,
 		return nil, err
 	}
 	var sig struct{ R, S *big.Int }
-	if _, err := asn1Unmarshal(der, &sig); err != nil {
+	if _, err := asn1.Unmarshal(der, &sig); err != nil {
 		return nil, err
 	}
 	n := (k.Curve.Params().BitSize + 7) / 8
@@ -409,7 +401,7 @@ func TestParseVerifierKey(t *testing.T) {
 		h := sha256.New()
 		io.WriteString(h, name+"\n")
 		h.Write(enc)
-		return name + "+" + hex8(binary.BigEndian.Uint32(h.Sum(nil))) + "+" + base64.StdEncoding.EncodeToString(enc)
+		return name + "+" + fmt.Sprintf("%08x", binary.BigEndian.Uint32(h.Sum(nil))) + "+" + base64.StdEncoding.EncodeToString(enc)
 	}
 	spki := func(k crypto.Signer) []byte {
 		b, err := x509.MarshalPKIXPublicKey(k.Public())

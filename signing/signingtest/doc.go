@@ -1,7 +1,9 @@
 // Package signingtest helps tests of edXML signing: a throw-away PKI with a
-// fixed clock (root → intermediate → leaf, CRLs), synthetic edXML packages
-// of a chosen size, PEM writers for external tools, and RequireTool, which
-// finds a tool such as xmlsec1 or softhsm2-util or skips the test.
+// fixed clock (NewPKI: root → intermediate → leaf, CRLs, all relative to
+// Epoch), synthetic edXML packages of a chosen size or element count
+// (Package), PEM writers for external tools, and RequireTool, which finds
+// a tool such as xmlsec1 or softhsm2-util or skips the test (fails it
+// under TRUC_REQUIRE_INTEROP=1).
 //
 // It depends on the standard library only (not on package signing), so
 // signing's own tests can use it.
