@@ -207,8 +207,13 @@ func (r *base64Reader) WriteTo(w io.Writer) (int64, error) {
 
 func (r *base64Reader) fill() {
 	if r.src == nil {
-		r.src = make([]byte, 0, base64Chunk)
-		r.dst = make([]byte, base64Chunk/4*3)
+		// Scratch no larger than the text: a package may hold many
+		// thousands of tiny attachments, each decoded with its own reader.
+		// A chunk never holds more than the text's bytes, rounded up to a
+		// quantum here so that dst always fits what Decode writes.
+		n := (min(len(r.s), base64Chunk) + 3) / 4 * 4
+		r.src = make([]byte, 0, n)
+		r.dst = make([]byte, n/4*3)
 	}
 	src := r.src[:0]
 	if !r.spaced {

@@ -34,7 +34,8 @@ func (e *BuildError) Error() string { return fmt.Sprintf("edoc: building %s: %s"
 // the content is never held twice.
 //
 // Every text value is checked before anything is written: a *BuildError
-// then means nothing was written. An error reading an attachment's source
+// then means nothing was written. A text value with leading or trailing
+// XML whitespace is refused, since Parse would read it back trimmed. An error reading an attachment's source
 // happens mid-stream, after part of the package was written.
 func (p *Package) WriteTo(w io.Writer) (int64, error) {
 	if err := p.write(&xmlWriter{w: bufio.NewWriter(io.Discard), dryRun: true}); err != nil {
@@ -466,12 +467,20 @@ func (x *xmlWriter) list(block, item string, values []string) {
 
 // escape returns the value s of element (or attribute) name escaped for text (or, with attr, for a double-quoted
 // attribute), after checking that it is valid UTF-8 made of characters
-// that XML 1.0 allows. CR (and in attributes TAB and LF) is written as a
+// that XML 1.0 allows and, for text, not surrounded by whitespace. CR (and in attributes TAB and LF) is written as a
 // character reference so that a reader's end-of-line and attribute
 // normalisation gives the same value back.
 func (x *xmlWriter) escape(name, s string, attr bool) string {
 	if err := checkXMLText(s); err != nil {
 		x.setErr(&BuildError{Path: x.path(name), Msg: err.Error()})
+		return ""
+	}
+	if !attr && s != "" && (isXMLSpace(s[0]) || isXMLSpace(s[len(s)-1])) {
+		// Parse trims text values: written as is, this one would read
+		// back as another value, and differently by readers that do not
+		// trim. Attribute values are not trimmed (and TAB, LF, CR are
+		// written as references), so they need no such check.
+		x.setErr(&BuildError{Path: x.path(name), Msg: "leading or trailing whitespace (space, TAB, LF or CR) would be lost: Parse reads text values trimmed"})
 		return ""
 	}
 	if !strings.ContainsAny(s, "&<>\"\r\t\n") {

@@ -45,8 +45,8 @@
 // QCVN namespace as default, an edXML-prefixed envelope, header and body in
 // the standard element order, AttachmentEncoded beside the envelope and
 // base64 without line breaks. It checks every text value first (UTF-8,
-// characters allowed by XML 1.0), so that a *BuildError means nothing was
-// written, and streams attachments without holding them twice.
+// characters allowed by XML 1.0, no leading or trailing whitespace, which
+// Parse would trim), so that a *BuildError means nothing was written, and streams attachments without holding them twice.
 //
 // # Caveats
 //

@@ -354,6 +354,13 @@ func isTwoDigits(s string) bool {
 // one by ContentId (with or without cid:) and that every parsed attachment
 // decodes.
 func (v *validator) attachments(p *Package, sev Severity) {
+	// Count the attachments per bare ContentId once: matching every
+	// Reference against every Attachment would be quadratic, and a 4 MiB
+	// package can hold 60,000 of each.
+	attCount := make(map[string]int, len(p.Attachments))
+	for _, a := range p.Attachments {
+		attCount[bareContentID(a.ContentID)]++
+	}
 	refIDs := make(map[string]int, len(p.Manifest))
 	for i, r := range p.Manifest {
 		path := fmt.Sprintf("edXMLManifest/Reference[%d]", i+1)
@@ -366,13 +373,7 @@ func (v *validator) attachments(p *Package, sev Severity) {
 			continue
 		}
 		refIDs[id] = i + 1
-		matches := 0
-		for _, a := range p.Attachments {
-			if sameContentID(a.ContentID, r.ContentID) {
-				matches++
-			}
-		}
-		switch {
+		switch matches := attCount[id]; {
 		case matches == 0:
 			v.add(path+"/ContentId", "manifest-unmatched", sev, "no attachment has ContentId %q", r.ContentID)
 		case matches > 1:

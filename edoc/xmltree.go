@@ -236,7 +236,11 @@ func ReadTree(r io.Reader, lim Limits) (*etree.Document, error) {
 			stack = stack[:len(stack)-1]
 		case xml.CharData:
 			if len(stack) == 0 {
-				if len(bytes.TrimSpace(t)) > 0 {
+				// XML whitespace only: bytes.TrimSpace would also take
+				// U+00A0, U+0085, U+3000... for whitespace, which makes the
+				// document not well-formed for every other parser (and hid
+				// a processing instruction from signing's prolog check).
+				if len(bytes.TrimLeft(t, " \t\r\n")) > 0 {
 					return fail("text outside the root element")
 				}
 				continue // top-level whitespace carries no information
@@ -313,6 +317,14 @@ type attrGuard struct {
 	err    error
 }
 
+// errRawAttrWhitespace refuses a literal TAB, LF or CR inside an attribute
+// value. XML 1.0 §3.3.3 has parsers turn each into a space; encoding/xml
+// keeps them, so this reader and every other one would read different
+// values from the same bytes (and a signature checked over our reading
+// would vouch for bytes others read differently). Writers use character
+// references (&#x9; &#xA; &#xD;), which all parsers read alike.
+var errRawAttrWhitespace = errors.New("literal TAB, LF or CR in an attribute value: XML parsers read it as a space, this reader would not; write it as a character reference")
+
 type guardState uint8
 
 const (
@@ -371,8 +383,12 @@ func (g *attrGuard) Read(p []byte) (int, error) {
 		case inTag:
 			switch {
 			case g.quote != 0:
-				if c == g.quote {
+				switch c {
+				case g.quote:
 					g.quote = 0
+				case '\t', '\n', '\r':
+					g.err = errRawAttrWhitespace
+					return 0, g.err
 				}
 			case c == '"' || c == '\'':
 				g.quote = c

@@ -26,21 +26,23 @@
 // looser, with these tolerances for other producers: any prefix (or the
 // default namespace) for the Signature elements; rsa-sha384/512 and the
 // other ECDSA hashes; an InclusiveNamespaces PrefixList on SignedInfo or
-// the transform (honoured); KeyInfo certificates in any order (the signer
-// is the first non-CA one), with KeyName, KeyValue and descriptive X509Data
-// children ignored; and, under Policy.AllowSHA1 only, rsa-sha1 and sha1
-// for legacy counterparts. Signer never produces SHA-1.
+// the transform (honoured; at most 32 prefixes); KeyInfo certificates in
+// any order (the signer is the first non-CA one), with KeyName, KeyValue
+// and descriptive X509Data children ignored; and, under Policy.AllowSHA1
+// only, rsa-sha1 and sha1 for legacy counterparts. Signer never produces SHA-1.
 //
 // # What verification guarantees
 //
 // A nil error from Verify means: the package holds exactly one W3C
 // Signature, at the profile place, in the profile's shape; the signer's
 // certificate chains to a configured root at the verification time through
-// configured or KeyInfo intermediates; the leaf may sign documents (its
-// KeyUsage extension is present and allows digitalSignature or
-// contentCommitment, and if it has extended key usages, they include
-// documentSigning (RFC 9336), emailProtection or any; every CA in the
-// chain that has a KeyUsage extension allows keyCertSign);
+// configured or KeyInfo intermediates; the leaf may sign documents (it is
+// not a CA certificate, its KeyUsage extension is present and allows
+// digitalSignature or contentCommitment, and if it has extended key
+// usages, they include documentSigning (RFC 9336), emailProtection or
+// any; every CA in the chain that has a KeyUsage extension allows
+// keyCertSign, and every one that has extended key usages includes one of
+// those three);
 // every non-root certificate is absent from its issuer's CRL as of that
 // time, the CRL being fresh (ThisUpdate ≤ at ≤ NextUpdate + grace); the
 // signature over SignedInfo verifies; and the digest of the package minus
@@ -80,10 +82,12 @@
 //     ReasonMalformed (edoc.ReadTree would drop them, but with URI="" other
 //     verifiers digest them).
 //   - Attribute values: encoding/xml does not normalise literal TAB, CR and
-//     LF in attribute values to spaces as XML 1.0 requires, so a package
-//     signed elsewhere with such raw characters in an attribute fails here
-//     with ReasonDigestMismatch (fail closed). Sign writes them as
-//     character references, which every parser reads the same way.
+//     LF in attribute values to spaces as XML 1.0 requires, so edoc.ReadTree
+//     refuses them and such a package fails with ReasonMalformed (fail
+//     closed; otherwise "&#x9;" in a signed package could be replaced by a
+//     literal TAB and still verify here while other parsers read a space).
+//     Sign writes them as character references, which every parser reads
+//     the same way.
 //   - Names: edoc.ReadTree and etree turn an element or attribute name with a
 //     leading colon (":b", not a namespace-well-formed name) into "b", so
 //     such a name written in place of "b" after signing goes unnoticed here

@@ -22,6 +22,13 @@ const (
 	maxCertBase64Size = 64 << 10
 )
 
+// maxInclusivePrefixes caps an InclusiveNamespaces PrefixList. Producers
+// write a handful of prefixes; every prefix costs a scan of the namespaces
+// in scope at every canonicalised element, and SignedInfo is canonicalised
+// before its SignatureValue is checked, so an unbounded list was a CPU
+// amplifier open to anyone (red-team finding, TestRedteamPrefixListBounded).
+const maxInclusivePrefixes = 32
+
 // dsigBlock is a W3C Signature element that passed the profile's checks.
 type dsigBlock struct {
 	el           *etree.Element
@@ -119,7 +126,14 @@ func excC14NPrefixes(el *etree.Element) ([]string, *VerifyError) {
 			if err := onlyAttrs(t, "PrefixList"); err != nil {
 				return nil, err
 			}
-			prefixes = strings.Fields(t.SelectAttrValue("PrefixList", ""))
+			// Count before keeping: strings.Fields on a megabyte-long
+			// list would allocate a slice per token first.
+			for p := range strings.FieldsSeq(t.SelectAttrValue("PrefixList", "")) {
+				if len(prefixes) == maxInclusivePrefixes {
+					return nil, verifyErrorf(ReasonMalformed, nil, "InclusiveNamespaces PrefixList holds more than %d prefixes", maxInclusivePrefixes)
+				}
+				prefixes = append(prefixes, p)
+			}
 			if len(t.ChildElements()) > 0 {
 				return nil, verifyErrorf(ReasonMalformed, nil, "InclusiveNamespaces has child elements")
 			}

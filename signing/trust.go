@@ -15,6 +15,7 @@ var oidDocumentSigning = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 36}
 
 // checkLeafUsage is the key-usage rule for a certificate that signs edXML:
 //
+//   - it must not be a CA certificate (basicConstraints cA);
 //   - the KeyUsage extension must be present and allow digitalSignature or
 //     contentCommitment (nonRepudiation);
 //   - if the certificate has an ExtendedKeyUsage extension, it must allow
@@ -23,6 +24,11 @@ var oidDocumentSigning = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 36}
 //     clientAuth, codeSigning, timeStamping and OCSPSigning alone are not
 //     enough: those keys are for other jobs.
 func checkLeafUsage(c *x509.Certificate) error {
+	// A CA certificate is not an agency's: pickLeaf falls back to one only
+	// when KeyInfo holds nothing else (red-team finding, TestRedteamCASigner).
+	if c.BasicConstraintsValid && c.IsCA {
+		return fmt.Errorf("certificate %q is a CA certificate: documents are signed by end-entity certificates", c.Subject)
+	}
 	if c.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment) == 0 {
 		return fmt.Errorf("certificate %q has no digitalSignature or contentCommitment key usage", c.Subject)
 	}
@@ -211,14 +217,39 @@ func (v *Verifier) buildChains(leaf *x509.Certificate, supplied []*x509.Certific
 }
 
 // caUsageOK reports whether every issuer in chain that has a KeyUsage
-// extension allows keyCertSign (RFC 5280 §4.2.1.3; Go does not check it).
+// extension allows keyCertSign (RFC 5280 §4.2.1.3; Go does not check it),
+// and whether every issuer that has an ExtendedKeyUsage extension allows
+// document signing (any, emailProtection or documentSigning, as the leaf
+// must): a CA constrained to, say, serverAuth may not vouch for document
+// signers. Go checks this nesting only for the usages asked of Verify, and
+// not at all for ExtKeyUsageAny, which buildChains must ask for (red-team
+// finding, TestRedteamEKUConstrainedCA).
 func caUsageOK(chain []*x509.Certificate) bool {
 	for _, c := range chain[1:] {
 		if c.KeyUsage != 0 && c.KeyUsage&x509.KeyUsageCertSign == 0 {
 			return false
 		}
+		if (len(c.ExtKeyUsage) > 0 || len(c.UnknownExtKeyUsage) > 0) && !allowsDocumentSigning(c) {
+			return false
+		}
 	}
 	return true
+}
+
+// allowsDocumentSigning reports whether c's ExtendedKeyUsage extension
+// names anyExtendedKeyUsage, emailProtection or documentSigning.
+func allowsDocumentSigning(c *x509.Certificate) bool {
+	for _, u := range c.ExtKeyUsage {
+		if u == x509.ExtKeyUsageAny || u == x509.ExtKeyUsageEmailProtection {
+			return true
+		}
+	}
+	for _, oid := range c.UnknownExtKeyUsage {
+		if oid.Equal(oidDocumentSigning) {
+			return true
+		}
+	}
+	return false
 }
 
 func fingerprint(c *x509.Certificate) string {

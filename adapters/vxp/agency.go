@@ -18,7 +18,9 @@ import (
 // code is under parent when both have the same number of dot-separated
 // groups, every group of parent that is not all zeros equals the group of
 // code at the same place, parent's non-zero groups all lie to the right of
-// its zero groups, and code differs from parent. So everything of province
+// its zero groups, and code has a group that is not all zeros where parent
+// has one that is (so code differs from parent, also in the width of its
+// zero groups: 0.00.00.H53 is not under 000.00.00.H53). So everything of province
 // H53 (000.xx.yy.H53, xxx.yy.zz.H53 …) is under 000.00.00.H53, and
 // 001.12.31.H53 is under 000.12.31.H53, but 000.12.30.H53 is not under
 // 000.00.31.H53, and no code is under itself.
@@ -45,12 +47,19 @@ func Under(code, parent string) bool {
 	if i == len(pg)-1 {
 		return false // parent's most significant group is zeros: not a parent
 	}
+	// code must be significant somewhere parent is not: a zero group
+	// means "not applicable" whatever its width, so 0.00.00.H53 is
+	// 000.00.00.H53 itself, not a unit below it.
+	below := false
 	for ; i >= 0; i-- {
 		if !isZeroGroup(pg[i]) {
 			return false // a significant group left of a zero group
 		}
+		if !isZeroGroup(cg[i]) {
+			below = true
+		}
 	}
-	return true
+	return below
 }
 
 // underAny reports whether code is under one of parents.

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"truc.vn/truc/edoc"
 )
@@ -60,7 +62,43 @@ func (r *rejection) desc() string {
 	if r.rule != "" {
 		s += " (" + r.rule + ")"
 	}
-	return s
+	return asciiText(s)
+}
+
+// asciiText makes s printable ASCII, as ErrorDesc must be: the handler's
+// own texts already are (see quote), but a Backend's Field, Rule and
+// Message may hold anything, such as Vietnamese text or control characters
+// quoted from a package. Other characters become Go escapes (\u1ed9,
+// \x00), as with %+q.
+func asciiText(s string) string {
+	ok := true
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] >= 0x7f {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError:
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				fmt.Fprintf(&b, `\x%02x`, s[i])
+			} else {
+				b.WriteString(`\ufffd`)
+			}
+		case r >= 0x20 && r < 0x7f:
+			b.WriteRune(r)
+		case r < 0x10000:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			fmt.Fprintf(&b, `\U%08x`, r)
+		}
+	}
+	return b.String()
 }
 
 func httpStatus(code string) int {
