@@ -306,8 +306,9 @@ func text(raw json.RawMessage) (string, error) {
 	return string(raw), nil
 }
 
-// items reads the data array as a list of objects.
-func items(op string, members map[string]json.RawMessage) ([]map[string]json.RawMessage, error) {
+// decodeItems reads the data array of op's answer as a list of objects,
+// one T each: bind names the members to read as text and where to put them.
+func decodeItems[T any](op string, members map[string]json.RawMessage, bind func(e *T) map[string]*string) ([]T, error) {
 	raw, ok := members["data"]
 	if !ok {
 		return nil, fmt.Errorf("vxp %s: the answer has no data", op)
@@ -316,7 +317,13 @@ func items(op string, members map[string]json.RawMessage) ([]map[string]json.Raw
 	if err := json.Unmarshal(raw, &list); err != nil {
 		return nil, fmt.Errorf("vxp %s: data is not an array of objects: %w", op, err)
 	}
-	return list, nil
+	out := make([]T, len(list))
+	for i, it := range list {
+		if err := fields(op, it, bind(&out[i])); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // fields reads the named members of an item as text, into the pointers.
@@ -367,22 +374,13 @@ func (c *Client) ReceivedList(ctx context.Context, mt MessageType) ([]ReceivedEn
 	if err != nil {
 		return nil, err
 	}
-	list, err := items(OpGetReceivedEdocList, m)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]ReceivedEntry, len(list))
-	for i, it := range list {
-		e := &out[i]
-		if err := fields(OpGetReceivedEdocList, it, map[string]*string{
+	return decodeItems(OpGetReceivedEdocList, m, func(e *ReceivedEntry) map[string]*string {
+		return map[string]*string{
 			"docId": &e.DocID, "serviceType": &e.ServiceType, "messageType": &e.MessageType,
 			"created_time": &e.CreatedTime, "updated_time": &e.UpdatedTime, "from": &e.From, "to": &e.To,
 			"status": &e.Status, "status_desc": &e.StatusDesc,
-		}); err != nil {
-			return nil, err
 		}
-	}
-	return out, nil
+	})
 }
 
 func (c *Client) listCall(op string, mt MessageType, docID string) call {
@@ -464,24 +462,15 @@ func (c *Client) SentList(ctx context.Context, mt MessageType, docID string) ([]
 	if err != nil {
 		return nil, err
 	}
-	list, err := items(OpGetSentEdocList, m)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]SentEntry, len(list))
-	for i, it := range list {
-		e := &out[i]
-		if err := fields(OpGetSentEdocList, it, map[string]*string{
+	return decodeItems(OpGetSentEdocList, m, func(e *SentEntry) map[string]*string {
+		return map[string]*string{
 			"serviceType": &e.ServiceType, "messageType": &e.MessageType, "senderDocId": &e.SenderDocID,
 			"receiverDocId": &e.ReceiverDocID, "fromCode": &e.FromCode, "toCode": &e.ToCode,
 			"title": &e.Title, "notation": &e.Notation, "sentTime": &e.SentTime, "receivedTime": &e.ReceivedTime,
 			"sendStatus": &e.SendStatus, "sendStatusDesc": &e.SendStatusDesc,
 			"receiveStatus": &e.ReceiveStatus, "receiveStatusDesc": &e.ReceiveStatusDesc,
-		}); err != nil {
-			return nil, err
 		}
-	}
-	return out, nil
+	})
 }
 
 // CountReceived counts what is waiting (countReceiveEdoc or
@@ -530,21 +519,12 @@ func (c *Client) agencies(ctx context.Context, op string) ([]AgencyEntry, error)
 	if err != nil {
 		return nil, err
 	}
-	list, err := items(op, m)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]AgencyEntry, len(list))
-	for i, it := range list {
-		e := &out[i]
-		if err := fields(op, it, map[string]*string{
+	return decodeItems(op, m, func(e *AgencyEntry) map[string]*string {
+		return map[string]*string{
 			"id": &e.ID, "pid": &e.PID, "code": &e.Code, "name": &e.Name, "mail": &e.Mail,
 			"oldCode": &e.OldCode, "code102": &e.Code102,
-		}); err != nil {
-			return nil, err
 		}
-	}
-	return out, nil
+	})
 }
 
 // UnitEntry is one unit of getSynchronizeUnit (the SDK's UnitSynchronize).
@@ -565,30 +545,34 @@ func (c *Client) SynchronizeUnits(ctx context.Context) ([]UnitEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	list, err := items(op, m)
+	// version, deleted and isAgency arrive as text and are converted after.
+	type unitText struct {
+		e                          UnitEntry
+		version, deleted, isAgency string
+	}
+	list, err := decodeItems(op, m, func(u *unitText) map[string]*string {
+		return map[string]*string{
+			"id": &u.e.ID, "pid": &u.e.PID, "code": &u.e.Code, "name": &u.e.Name, "mail": &u.e.Mail,
+			"version": &u.version, "centerCode": &u.e.CenterCode, "deleted": &u.deleted,
+			"modifyDate": &u.e.ModifyDate, "isAgency": &u.isAgency,
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
 	out := make([]UnitEntry, len(list))
-	for i, it := range list {
-		e := &out[i]
-		var version, deleted, isAgency string
-		if err := fields(op, it, map[string]*string{
-			"id": &e.ID, "pid": &e.PID, "code": &e.Code, "name": &e.Name, "mail": &e.Mail,
-			"version": &version, "centerCode": &e.CenterCode, "deleted": &deleted,
-			"modifyDate": &e.ModifyDate, "isAgency": &isAgency,
-		}); err != nil {
-			return nil, err
-		}
-		if version != "" {
-			if e.Version, err = strconv.Atoi(version); err != nil {
-				return nil, fmt.Errorf("vxp %s: version %q is not an integer", op, version)
+	for i := range list {
+		u, e := &list[i], &out[i]
+		*e = u.e
+		if u.version != "" {
+			if e.Version, err = strconv.Atoi(u.version); err != nil {
+				return nil, fmt.Errorf("vxp %s: version %q is not an integer", op, u.version)
 			}
 		}
 		// Gson's getAsBoolean reads "true" (any case) as true, anything
 		// else as false.
-		e.Deleted = strings.EqualFold(deleted, "true")
-		e.IsAgency = strings.EqualFold(isAgency, "true")
+		e.Deleted = strings.EqualFold(u.deleted, "true")
+		e.IsAgency = strings.EqualFold(u.isAgency, "true")
 	}
 	return out, nil
 }
