@@ -10,6 +10,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"truc.vn/truc/edoc"
 )
 
 // Type says what a Message carries. The values are wire strings: they never
@@ -43,14 +45,14 @@ var knownTypes = []Type{TypeDocument, TypeStatus, TypeReceipt, TypeRejection, Ty
 // Bounds on message fields. They are part of the wire contract: a record
 // outside them is refused by every process.
 const (
-	MaxIDLen         = 255   // bytes in Message.ID
-	MaxOrganIDLen    = 35    // bytes in an OrganId (QCVN 102:2016 amended 2022)
-	MaxDocumentIDLen = 512   // bytes in a DocumentId (opaque, ~200 characters of UTF-8)
-	MaxKeyLen        = 1024  // bytes in Message.Key
-	MaxRecipients    = 10000 // OrganIds in Message.Recipients
-	MaxAttrs         = 16    // entries in Message.Attrs
-	MaxAttrKeyLen    = 32    // bytes in an Attrs key
-	MaxAttrValueLen  = 256   // bytes in an Attrs value
+	MaxIDLen         = 255                   // bytes in Message.ID
+	MaxOrganIDLen    = edoc.MaxOrganIDLength // bytes in an OrganId (QCVN 102:2016 amended 2022)
+	MaxDocumentIDLen = 512                   // bytes in a DocumentId (opaque, ~200 characters of UTF-8)
+	MaxKeyLen        = 1024                  // bytes in Message.Key
+	MaxRecipients    = 10000                 // OrganIds in Message.Recipients
+	MaxAttrs         = 16                    // entries in Message.Attrs
+	MaxAttrKeyLen    = 32                    // bytes in an Attrs key
+	MaxAttrValueLen  = 256                   // bytes in an Attrs value
 )
 
 const (
@@ -162,7 +164,7 @@ func ParseRootKey(key string) (organID, documentID string, err error) {
 }
 
 // ValidateOrganID checks an agency identifier the lenient way the national
-// axis does: dot-separated groups of ASCII letters and digits, at most
+// axis does (edoc.IsOrganID, with an error naming the rule): dot-separated groups of ASCII letters and digits, at most
 // MaxOrganIDLen bytes ("000.00.00.G22", also the non-conforming
 // "vxp.saas.02" seen in real traffic).
 func ValidateOrganID(id string) error { return checkOrganID("OrganId", id) }
@@ -174,23 +176,8 @@ func checkOrganID(field, id string) error {
 	if len(id) > MaxOrganIDLen {
 		return fieldErr(field, ReasonTooLarge, "an OrganId has at most %d bytes, got %d", MaxOrganIDLen, len(id))
 	}
-	prevDot := true // a leading dot is an empty group
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch {
-		case c == '.':
-			if prevDot {
-				return fieldErr(field, ReasonInvalid, "an OrganId is dot-separated groups of [0-9A-Za-z]; %q has an empty group", id)
-			}
-			prevDot = true
-		case isAlnum(c):
-			prevDot = false
-		default:
-			return fieldErr(field, ReasonInvalid, "an OrganId is dot-separated groups of [0-9A-Za-z]; %q has %q", clip(id), rune(c))
-		}
-	}
-	if prevDot {
-		return fieldErr(field, ReasonInvalid, "an OrganId is dot-separated groups of [0-9A-Za-z]; %q ends with a dot", id)
+	if !edoc.IsOrganID(id) {
+		return fieldErr(field, ReasonInvalid, "an OrganId is dot-separated groups of [0-9A-Za-z]; %q is not", clip(id))
 	}
 	return nil
 }

@@ -17,40 +17,13 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"truc.vn/truc/edoc"
 )
 
 // maxBindingsBytes caps a bindings file: ~100k agencies with a few
 // fingerprints each.
 const maxBindingsBytes = 64 << 20
-
-const maxOrganIDLen = 35
-
-// validOrganID checks the lenient OrganId grammar (QĐ 20/2020 groups; the
-// existing axis also carries lower-case test IDs):
-// ^[0-9A-Za-z]+(\.[0-9A-Za-z]+)*$, at most 35 characters.
-func validOrganID(s string) bool {
-	if s == "" || len(s) > maxOrganIDLen {
-		return false
-	}
-	prevDot := true // no dot first
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '.':
-			if prevDot {
-				return false
-			}
-			prevDot = true
-		case '0' <= c && c <= '9', 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z':
-			prevDot = false
-		default:
-			return false
-		}
-	}
-	return !prevDot
-}
-
-// vietnamTime is UTC+07:00, the zone in which a date-only not_after ends.
-var vietnamTime = time.FixedZone("ICT", 7*3600)
 
 // Bindings maps OrganIds to the certificates allowed to sign for them. It
 // is immutable after ParseBindings and safe for concurrent use.
@@ -210,8 +183,8 @@ func parseBinding(n *yaml.Node, i int) (*binding, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !validOrganID(organID) {
-		return nil, nodeErr(id, where+": organ_id", "%q is not an OrganId (≤ %d characters, groups of [0-9A-Za-z] joined by '.')", clip(organID), maxOrganIDLen)
+	if !edoc.IsOrganID(organID) {
+		return nil, nodeErr(id, where+": organ_id", "%q is not an OrganId (≤ %d characters, groups of [0-9A-Za-z] joined by '.')", clip(organID), edoc.MaxOrganIDLength)
 	}
 	where = entryName(i, organID)
 	e := &binding{organID: organID, line: n.Line, certs: map[[sha256.Size]byte]bool{}}
@@ -331,7 +304,7 @@ func parseFingerprint(s string) ([sha256.Size]byte, error) {
 // Vietnam time) or an RFC 3339 instant, and returns the first instant at
 // which the binding no longer holds.
 func parseNotAfter(s string) (time.Time, error) {
-	if d, err := time.ParseInLocation(time.DateOnly, s, vietnamTime); err == nil {
+	if d, err := time.ParseInLocation(time.DateOnly, s, edoc.ICT); err == nil {
 		return d.AddDate(0, 0, 1), nil
 	}
 	t, err := time.Parse(time.RFC3339, s)
