@@ -135,7 +135,7 @@ func (s *CRLStore) Add(der []byte, issuers []*x509.Certificate, now time.Time) (
 	held := &heldCRL{
 		info: CRLInfo{
 			Issuer:       crl.Issuer.String(),
-			IssuerSHA256: fingerprint(ca),
+			IssuerSHA256: Fingerprint(ca),
 			ThisUpdate:   crl.ThisUpdate,
 			NextUpdate:   crl.NextUpdate,
 		},

@@ -54,7 +54,7 @@ func TestCRLStoreAdd(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if info.Number != "7" || info.IssuerSHA256 != fingerprint(p.Intermediate.Cert) || !info.NextUpdate.Equal(now.Add(time.Hour)) {
+				if info.Number != "7" || info.IssuerSHA256 != Fingerprint(p.Intermediate.Cert) || !info.NextUpdate.Equal(now.Add(time.Hour)) {
 					t.Errorf("info = %+v", info)
 				}
 				return

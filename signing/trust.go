@@ -121,7 +121,7 @@ func (c *chainCache) store(leaf *x509.Certificate, chains [][]*x509.Certificate)
 	for _, ch := range chains {
 		vc := verifiedChain{certs: ch, notBefore: ch[0].NotBefore, notAfter: ch[0].NotAfter}
 		for _, cert := range ch {
-			vc.sha256 = append(vc.sha256, fingerprint(cert))
+			vc.sha256 = append(vc.sha256, Fingerprint(cert))
 			if cert.NotBefore.After(vc.notBefore) {
 				vc.notBefore = cert.NotBefore
 			}
@@ -252,7 +252,9 @@ func allowsDocumentSigning(c *x509.Certificate) bool {
 	return false
 }
 
-func fingerprint(c *x509.Certificate) string {
+// Fingerprint returns the SHA-256 of the certificate's DER as lowercase hex:
+// the form bindings files, evidence and the CLI use.
+func Fingerprint(c *x509.Certificate) string {
 	sum := sha256.Sum256(c.Raw)
 	return fmt.Sprintf("%x", sum[:])
 }

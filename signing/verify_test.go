@@ -72,7 +72,7 @@ func TestVerifyEvidence(t *testing.T) {
 	if !ev.At.Equal(f.at) {
 		t.Errorf("At = %v", ev.At)
 	}
-	want := []string{fingerprint(f.pki.Leaf), fingerprint(f.pki.Intermediate.Cert), fingerprint(f.pki.Root.Cert)}
+	want := []string{Fingerprint(f.pki.Leaf), Fingerprint(f.pki.Intermediate.Cert), Fingerprint(f.pki.Root.Cert)}
 	if fmt.Sprint(ev.ChainSHA256) != fmt.Sprint(want) {
 		t.Errorf("ChainSHA256 = %v, want %v", ev.ChainSHA256, want)
 	}
@@ -237,7 +237,7 @@ func TestVerifyLogs(t *testing.T) {
 		t.Fatal("tampered package verified")
 	}
 	out := buf.String()
-	for _, want := range []string{"edxml signature verified", "signer_sha256=" + fingerprint(f.pki.Leaf), "reason=digest-mismatch"} {
+	for _, want := range []string{"edxml signature verified", "signer_sha256=" + Fingerprint(f.pki.Leaf), "reason=digest-mismatch"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}

@@ -42,7 +42,7 @@ Example:
 
 // runBroker is "truc broker".
 func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("broker", "broker -data-dir DIR [flags]", brokerExplain, stdout, stderr)
+	fs := newFlagSet("broker", "broker -data-dir DIR [flags]", brokerExplain, stderr)
 	var (
 		dataDir   = fs.String("data-dir", "", "directory that keeps the broker's state (required; created if missing)")
 		listen    = fs.String("listen", "127.0.0.1:9092", "comma-separated host:port per broker node; port 0 picks a free one")

@@ -121,7 +121,7 @@ type validateResult struct {
 
 func runEdocValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var fl edocFlags
-	fs := newFlagSet("edoc validate", "edoc validate [--json] [--max-bytes N] FILE...", validateExplain, stdout, stderr)
+	fs := newFlagSet("edoc validate", "edoc validate [--json] [--max-bytes N] FILE...", validateExplain, stderr)
 	fl.register(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
@@ -251,7 +251,7 @@ type inspectResult struct {
 
 func runEdocInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var fl edocFlags
-	fs := newFlagSet("edoc inspect", "edoc inspect [--json] [--max-bytes N] FILE", inspectExplain, stdout, stderr)
+	fs := newFlagSet("edoc inspect", "edoc inspect [--json] [--max-bytes N] FILE", inspectExplain, stderr)
 	fl.register(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err

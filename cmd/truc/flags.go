@@ -10,10 +10,9 @@ import (
 // flagHelp is returned when the user asked for -h; it exits 0.
 var flagHelp = flag.ErrHelp
 
-// newFlagSet returns a flag set that prints its usage (synopsis, the text
-// that explains the command, then the flags) to stderr on error and to
-// stdout on -h.
-func newFlagSet(name, synopsis, explain string, stdout, stderr io.Writer) *flag.FlagSet {
+// newFlagSet returns a flag set whose usage is the synopsis, the text that
+// explains the command, then the flags; parseFlags prints it to stdout on -h.
+func newFlagSet(name, synopsis, explain string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -26,7 +25,6 @@ func newFlagSet(name, synopsis, explain string, stdout, stderr io.Writer) *flag.
 			fs.PrintDefaults()
 		}
 	}
-	_ = stdout
 	return fs
 }
 

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"truc.vn/truc/signing"
 	"truc.vn/truc/signing/demopki"
 )
 
@@ -46,7 +47,7 @@ Example, from nothing to a verified package:
 `
 
 func runPKI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("pki", pkiSynopsis, pkiExplain, stdout, stderr)
+	fs := newFlagSet("pki", pkiSynopsis, pkiExplain, stderr)
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		if err := parseFlags(fs, args, stdout); err != nil {
 			return err
@@ -83,7 +84,7 @@ smaller ones start faster, for tests that are not about key size.
 
 Example:
   truc pki init --dir demo-pki --crl-url http://pki.example.gov.vn/crl
-`, stdout, stderr)
+`, stderr)
 	dir := fs.String("dir", defaultPKIDir, "PKI `directory`")
 	crlURL := fs.String("crl-url", demopki.DefaultCRLBaseURL, "base `URL` where root-ca.crl and issuing-ca.crl are published")
 	rootKey := fs.String("root-key", string(demopki.RSA4096), "root CA key `type`")
@@ -108,9 +109,9 @@ Example:
 	}
 	fmt.Fprintf(stdout, "created a demo PKI in %s (%.1fs)\n", ca.Dir(), time.Since(start).Seconds())
 	fmt.Fprintf(stdout, "  root CA:    %s\n              sha256 %s\n              %s  (the trust anchor: truc verify --roots)\n",
-		ca.Root().Subject, certSHA256(ca.Root()), ca.Path(demopki.RootCertFile))
+		ca.Root().Subject, signing.Fingerprint(ca.Root()), ca.Path(demopki.RootCertFile))
 	fmt.Fprintf(stdout, "  issuing CA: %s\n              sha256 %s\n              %s  (truc verify --intermediates)\n",
-		ca.Issuing().Subject, certSHA256(ca.Issuing()), ca.Path(demopki.IssuingCertFile))
+		ca.Issuing().Subject, signing.Fingerprint(ca.Issuing()), ca.Path(demopki.IssuingCertFile))
 	fmt.Fprintf(stdout, "next: truc pki issue --dir %s --cn NAME --o PARENT --l PROVINCE --name FILE\n", ca.Dir())
 	return nil
 }
@@ -145,7 +146,7 @@ certificate sign for that OrganId (see configs/bindings.example.yaml).
 Example:
   truc pki issue --cn "CỤC THUẾ" --o "BỘ TÀI CHÍNH" --l "Hà Nội" --name cuc-thue --organ-id 000.00.12.G12
   truc pki issue --kind person --cn "Nguyễn Văn An" --ou "Phòng Hành chính" --o "UBND tỉnh Tây Ninh" --email an@tayninh.gov.vn --ecdsa
-`, stdout, stderr)
+`, stderr)
 	dir := fs.String("dir", defaultPKIDir, "PKI `directory`")
 	kind := fs.String("kind", string(demopki.Agency), "certificate `kind`: agency (seal) or person")
 	cn := fs.String("cn", "", "common `name`: the agency's or the person's name")
@@ -270,7 +271,7 @@ publish it. Reasons: `+strings.Join(demopki.ReasonNames(), ", ")+`.
 
 Example:
   truc pki revoke --reason key-compromise vpcp && truc pki crl
-`, stdout, stderr)
+`, stderr)
 	dir := fs.String("dir", defaultPKIDir, "PKI `directory`")
 	reasonName := fs.String("reason", "unspecified", "revocation `reason`")
 	atFlag := fs.String("at", "", "revocation `time`, RFC 3339, not in the future (default now)")
@@ -317,7 +318,7 @@ for the PKI's CRL validity (7 days by default): run it again before then.
 
 Example:
   truc pki crl --dir demo-pki
-`, stdout, stderr)
+`, stderr)
 	dir := fs.String("dir", defaultPKIDir, "PKI `directory`")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
@@ -356,7 +357,7 @@ validity and subject.
 
 Example:
   truc pki list --dir demo-pki
-`, stdout, stderr)
+`, stderr)
 	dir := fs.String("dir", defaultPKIDir, "PKI `directory`")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err

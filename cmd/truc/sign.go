@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"crypto"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -56,7 +54,7 @@ Examples:
 `
 
 func runSign(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("sign", signSynopsis, signExplain, stdout, stderr)
+	fs := newFlagSet("sign", signSynopsis, signExplain, stderr)
 	keyFile := fs.String("key", "", "PEM private key `file`")
 	p12File := fs.String("p12", "", "PKCS#12 `file` with the key and its certificates")
 	p11URI := fs.String("pkcs11", "", "PKCS#11 `URI` of the key on a token")
@@ -130,7 +128,7 @@ func runSign(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stderr, "truc sign: %v\n", err)
 		return failed(exitFailure)
 	}
-	fmt.Fprintf(stderr, "signing as %s (sha256 %s)\n", chain[0].Subject, certSHA256(chain[0]))
+	fmt.Fprintf(stderr, "signing as %s (sha256 %s)\n", chain[0].Subject, signing.Fingerprint(chain[0]))
 
 	opts := signing.SignOptions{Resign: *resign}
 	bad := 0
@@ -426,9 +424,4 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		os.Remove(tmp)
 	}
 	return err
-}
-
-func certSHA256(c *x509.Certificate) string {
-	h := sha256.Sum256(c.Raw)
-	return hex.EncodeToString(h[:])
 }

@@ -93,7 +93,7 @@ type evidenceReport struct {
 }
 
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("verify", verifySynopsis, verifyExplain, stdout, stderr)
+	fs := newFlagSet("verify", verifySynopsis, verifyExplain, stderr)
 	var roots, intermediates, crls listFlag
 	fs.Var(&roots, "roots", "trust anchor certificates `file` (PEM or DER); repeatable, at least one")
 	fs.Var(&intermediates, "intermediates", "intermediate CA certificates `file`; repeatable")
@@ -274,7 +274,7 @@ func describeCert(c *x509.Certificate) *certReport {
 		Subject:   c.Subject.String(),
 		Issuer:    c.Issuer.String(),
 		Serial:    fmt.Sprintf("%x", c.SerialNumber),
-		SHA256:    certSHA256(c),
+		SHA256:    signing.Fingerprint(c),
 		NotBefore: c.NotBefore.UTC(),
 		NotAfter:  c.NotAfter.UTC(),
 	}
