@@ -38,9 +38,14 @@ const (
 	// TypeDeadLetter is a record that could never be processed, kept with
 	// the reason in the dead-letter topic. See DeadLetter.
 	TypeDeadLetter Type = "dead-letter"
+	// TypeAck is a recipient edge's acknowledgement that it durably stored
+	// a package the axis delivered to it (see EncodeAck). The axis stops
+	// redelivering once it has it. Sender and Recipients repeat those of
+	// the acknowledged delivery; Key is its root-document key.
+	TypeAck Type = "ack"
 )
 
-var knownTypes = []Type{TypeDocument, TypeStatus, TypeReceipt, TypeRejection, TypeDeadLetter}
+var knownTypes = []Type{TypeDocument, TypeStatus, TypeReceipt, TypeRejection, TypeDeadLetter, TypeAck}
 
 // Bounds on message fields. They are part of the wire contract: a record
 // outside them is refused by every process.

@@ -1,0 +1,310 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors of the stores, for errors.Is.
+var (
+	// ErrNotFound: no entry with that key, or a package past retention.
+	ErrNotFound = errors.New("bus: not found")
+	// ErrConflict: the write contradicts what is stored (a status 01 for an
+	// item that already had one, an idempotency key reused for other bytes).
+	ErrConflict = errors.New("bus: conflict")
+)
+
+// ---------------------------------------------------------------------------
+// Axis
+
+// RouteState is how far the axis got in handing a package to one edge.
+type RouteState string
+
+// Route states, in the order a route moves through them.
+const (
+	RoutePending   RouteState = "pending"   // recorded, not yet published to the edge's inbox topic
+	RouteDelivered RouteState = "delivered" // published to the inbox topic; the delivered event is in the log
+	RouteAcked     RouteState = "acked"     // the edge acknowledged storing it (or sent a rejection notice)
+)
+
+// Route is the delivery of one package to one recipient edge.
+type Route struct {
+	Edge       string     `json:"edge"`
+	Recipients []string   `json:"recipients"` // the OrganIds this edge serves among the package's recipients
+	State      RouteState `json:"state"`
+	// Leaf is the log index of the delivered event, -1 while pending.
+	Leaf int64 `json:"leaf"`
+	// Attempts counts publishes to the inbox topic (first delivery and
+	// redeliveries).
+	Attempts int       `json:"attempts"`
+	SentAt   time.Time `json:"sent_at,omitzero"`  // the latest publish
+	AckedAt  time.Time `json:"acked_at,omitzero"` // when the ack or rejection notice was recorded
+	// Rejected is the reason code of the edge's rejection notice, if any.
+	Rejected string `json:"rejected,omitempty"`
+}
+
+// Entry is the axis ledger's record of one package it handled, accepted or
+// rejected, keyed by the SHA-256 of the package bytes (the dedup key).
+type Entry struct {
+	SHA256    [32]byte  `json:"sha256"`
+	MessageID string    `json:"message_id"`
+	Type      Type      `json:"type"`        // TypeDocument, TypeStatus or TypeRejection
+	Key       string    `json:"key"`         // root-document key
+	Sender    string    `json:"sender"`      // OrganId (verified when accepted)
+	FromEdge  string    `json:"from_edge"`   // edge receipts go to; "" when unknown
+	At        time.Time `json:"at"`          // when the axis recorded it
+	Size      int       `json:"size"`        // package bytes
+	// Recipients: of a document, every To; of a status, the agencies it
+	// goes to; of a rejection notice, the original sender.
+	Recipients []string `json:"recipients,omitempty"`
+	StatusCode string   `json:"status,omitempty"`    // two digits, for a status
+	DocType    string   `json:"doc_type,omitempty"`  // BussinessDocType of a document
+	Subject    string   `json:"subject,omitempty"`   // hex SHA-256 of the package a rejection notice is about
+	Rejected   string   `json:"rejected,omitempty"`  // reason code when the axis rejected it
+	Detail     string   `json:"detail,omitempty"`    // rejection detail
+	// Leaf is the log index of the entry's own event (submission accepted
+	// or rejected, status, rejection notice).
+	Leaf   int64   `json:"leaf"`
+	Routes []Route `json:"routes,omitempty"`
+}
+
+// Accepted reports whether the axis accepted the package.
+func (e Entry) Accepted() bool { return e.Rejected == "" }
+
+// Redelivery is a route the axis must publish (again): never published
+// after a crash, or never acknowledged.
+type Redelivery struct {
+	SHA256 [32]byte
+	Key    string
+	Edge   string
+	// Entry is the whole ledger entry, for the message headers.
+	Entry Entry
+}
+
+// Ledger is the axis's durable record of every package it handled. It owns
+// the transparency log: every method that records an event appends its leaf
+// in the same durable transaction as the ledger change, so the two never
+// disagree after a crash. It keeps the package bytes of accepted entries
+// for a retention period (for redelivery), and entries (the dedup table)
+// for as long as the ledger exists. All methods are safe for concurrent
+// use; writes are durable (fsynced) when they return nil, and batched with
+// concurrent writes.
+type Ledger interface {
+	// Log is the transparency log the ledger appends to.
+	Log() Log
+
+	// Get returns the entry for sha, or ErrNotFound.
+	Get(ctx context.Context, sha [32]byte) (Entry, error)
+
+	// Record stores e (keyed by e.SHA256) with the package bytes pkg (nil
+	// for a rejected entry: rejected bytes are not kept) and appends ev as
+	// one log leaf, setting e.Leaf to its index; routes are stored with
+	// Leaf -1 and State RoutePending. If an entry with the same SHA-256
+	// exists it changes nothing and returns the stored entry with
+	// created=false. ev must be a valid Event (Event.Encode).
+	Record(ctx context.Context, e Entry, pkg []byte, ev Event) (stored Entry, created bool, err error)
+
+	// Delivered marks the route of sha to edge delivered at at, appending
+	// ev (an EventDelivered) as one log leaf and setting the route's Leaf,
+	// unless the route is already delivered or acked, in which case it only
+	// counts the attempt and updates SentAt. It returns the updated entry.
+	Delivered(ctx context.Context, sha [32]byte, edge string, ev Event, at time.Time) (Entry, error)
+
+	// Acked marks the route of sha to edge acknowledged (rejected is the
+	// reason code of a rejection notice, "" for an ack). Acking twice is
+	// not an error; the first time is kept. ErrNotFound when there is no
+	// such route.
+	Acked(ctx context.Context, sha [32]byte, edge string, rejected string, at time.Time) (Entry, error)
+
+	// Append records ev as one log leaf against the entry of sha (the
+	// timeline of a document gains it) without other change, and returns
+	// the leaf index. Used for events with no route change.
+	Append(ctx context.Context, sha [32]byte, ev Event) (int64, error)
+
+	// Due returns up to limit routes that are pending, or delivered and
+	// not acked with SentAt before sentBefore, oldest first, for routes
+	// whose package is still kept.
+	Due(ctx context.Context, sentBefore time.Time, limit int) ([]Redelivery, error)
+
+	// ByKey returns every entry with root-document key, in the order they
+	// were recorded: a letter, its updates, its statuses.
+	ByKey(ctx context.Context, key string) ([]Entry, error)
+
+	// Package returns the bytes of an accepted package, or ErrNotFound if
+	// it was never kept or is past retention.
+	Package(ctx context.Context, sha [32]byte) ([]byte, error)
+
+	// Purge deletes the bytes of packages recorded before before, in small
+	// transactions, and returns how many it deleted. Entries stay.
+	Purge(ctx context.Context, before time.Time) (int, error)
+}
+
+// ---------------------------------------------------------------------------
+// Edge
+
+// TimelineKind says what a timeline event of a sent document records.
+type TimelineKind string
+
+// Timeline kinds.
+const (
+	TimelineSubmitted TimelineKind = "submitted" // the edge accepted it from the DMS
+	TimelineAccepted  TimelineKind = "accepted"  // the axis accepted it (receipt)
+	TimelineRejected  TimelineKind = "rejected"  // the axis rejected it (receipt), Reason set
+	TimelineDelivered TimelineKind = "delivered" // the axis delivered it to an edge (receipt), Recipients set
+	TimelineStatus    TimelineKind = "status"    // a status package from a recipient, StatusCode set
+	TimelineRefused   TimelineKind = "refused"   // a recipient edge sent a rejection notice, Reason set
+)
+
+// TimelineEvent is one thing that happened to a document an edge sent.
+type TimelineEvent struct {
+	Kind TimelineKind `json:"kind"`
+	At   time.Time    `json:"at"`
+	// SHA256 is the hex SHA-256 of the package the event is about: the
+	// sent document for receipts, the status package for a status.
+	SHA256     string   `json:"sha256"`
+	MessageID  string   `json:"message_id,omitempty"`
+	Recipients []string `json:"recipients,omitempty"` // the OrganIds concerned
+	Edge       string   `json:"edge,omitempty"`
+	StatusCode string   `json:"status,omitempty"`
+	Reason     string   `json:"reason,omitempty"`
+	Detail     string   `json:"detail,omitempty"`
+	// Receipt is the encoded axis receipt, when the event came with one.
+	Receipt []byte `json:"receipt,omitempty"`
+}
+
+// OutboxEntry is one message the edge sends: a DMS's document, a status, a
+// rejection notice, or an ack.
+type OutboxEntry struct {
+	// Message is what goes to the axis; Message.ID is the entry's ID.
+	Message Message
+	// IdempotencyKey is the DMS's key for the submission, "" if none.
+	IdempotencyKey string
+	// Client names the API client (DMS) that submitted it, "" for the
+	// edge's own messages.
+	Client string
+	// InboxID is, for a status answering an incoming item, that item's ID.
+	InboxID   string
+	CreatedAt time.Time
+	// Attempts counts publishes to the axis; SentAt is the latest.
+	Attempts int
+	SentAt   time.Time
+	// Settled is when the axis's final receipt (accepted or rejected)
+	// arrived: the entry is no longer resent. Zero while it is not. Acks
+	// are settled when published.
+	Settled time.Time
+	// Timeline holds what happened to the message, in arrival order.
+	Timeline []TimelineEvent
+}
+
+// InboxItem is one package the edge received for its agencies.
+type InboxItem struct {
+	// Seq orders the inbox: it grows with every new item and is the
+	// pagination cursor.
+	Seq uint64
+	// ID is the item ID in the DMS APIs: "in-" and the first 16 bytes of
+	// the SHA-256 in hex.
+	ID         string
+	SHA256     [32]byte
+	MessageID  string
+	Type       Type // TypeDocument, TypeStatus or TypeRejection
+	Key        string
+	Sender     string
+	Recipients []string // the OrganIds this edge serves among the package's recipients
+	StatusCode string   // for a status
+	Size       int
+	ReceivedAt time.Time
+	// TakenAt is when the DMS took delivery (Take), zero until then.
+	TakenAt time.Time
+	// Status01 is the outbox ID of the 01 status sent for it, "" until one was sent.
+	Status01 string
+}
+
+// InboxID returns the inbox item ID for a package SHA-256.
+func InboxID(sha [32]byte) string {
+	const hexdigits = "0123456789abcdef"
+	b := make([]byte, 0, 3+32)
+	b = append(b, "in-"...)
+	for _, c := range sha[:16] {
+		b = append(b, hexdigits[c>>4], hexdigits[c&15])
+	}
+	return string(b)
+}
+
+// EdgeStore is an edge's durable state: its outbox (messages to the axis,
+// with the timeline of each sent document) and its inbox (packages for its
+// agencies). Outbox and inbox live in one store so that the writes that must
+// happen together (taking an item and queueing its 01 status; storing a
+// status and adding it to the timeline of the sent document) are one
+// transaction. All methods are safe for concurrent use; writes are durable
+// (fsynced) when they return nil and batched with concurrent writes.
+type EdgeStore interface {
+	// Put adds e to the outbox. If e.IdempotencyKey is set and an entry
+	// with the same key and Client exists, Put changes nothing and returns
+	// that entry with created=false, or ErrConflict if its package SHA-256
+	// differs. If e.InboxID is set and e is a status 01, the inbox item
+	// is marked as answered with 01 in the same transaction, or Put
+	// returns ErrConflict when it already was. Message IDs are unique:
+	// a second Put of the same ID returns ErrConflict.
+	Put(ctx context.Context, e OutboxEntry) (stored OutboxEntry, created bool, err error)
+
+	// Sent returns the outbox entry with message ID id, or ErrNotFound.
+	Sent(ctx context.Context, id string) (OutboxEntry, error)
+
+	// SentBySHA returns the outbox entry whose package has SHA-256 sha.
+	SentBySHA(ctx context.Context, sha [32]byte) (OutboxEntry, error)
+
+	// SentByKey returns the outbox entries of type document with
+	// root-document key key, oldest first.
+	SentByKey(ctx context.Context, key string) ([]OutboxEntry, error)
+
+	// Unsettled returns up to limit outbox entries not settled whose
+	// SentAt is before sentBefore (never-sent entries first), in the order
+	// they were put: the publisher's work list.
+	Unsettled(ctx context.Context, sentBefore time.Time, limit int) ([]OutboxEntry, error)
+
+	// MarkSent records a publish of the entries with ids at at (Attempts
+	// counts up, SentAt = at); entries of type ack are settled too.
+	MarkSent(ctx context.Context, ids []string, at time.Time) error
+
+	// Settle marks the entry with package SHA-256 sha settled at at and
+	// appends ev to its timeline, in one transaction. Settling twice keeps
+	// the first time but still appends ev unless an identical event is
+	// already there (receipts may arrive twice).
+	Settle(ctx context.Context, sha [32]byte, ev TimelineEvent, at time.Time) error
+
+	// AddTimeline appends ev to the timeline of the entry with package
+	// SHA-256 sha unless an identical event is already there.
+	AddTimeline(ctx context.Context, sha [32]byte, ev TimelineEvent) error
+
+	// Receive adds item (with its package bytes) to the inbox unless an
+	// item with the same SHA-256 exists, assigning Seq, ID and ReceivedAt;
+	// created=false returns the stored item unchanged. When created and
+	// timeline is not nil, ev is appended to the timeline of the outbox
+	// entry with SHA-256 timeline.SHA256 in the same transaction (a status
+	// about a document this edge sent). The stored item is returned.
+	Receive(ctx context.Context, item InboxItem, pkg []byte, timeline *TimelineRef) (stored InboxItem, created bool, err error)
+
+	// Inbox returns up to limit items with Seq > after, in Seq order.
+	Inbox(ctx context.Context, after uint64, limit int) ([]InboxItem, error)
+
+	// Item returns the inbox item with id and its package bytes, or
+	// ErrNotFound.
+	Item(ctx context.Context, id string) (InboxItem, []byte, error)
+
+	// Take marks item id taken by the DMS at at (the first time is kept)
+	// and, if status is not nil, puts it into the outbox in the same
+	// transaction as the item's 01 status. It returns the item; taking an
+	// item already answered with 01 does not put status again.
+	Take(ctx context.Context, id string, at time.Time, status *OutboxEntry) (InboxItem, error)
+
+	// LastSeq is the Seq of the newest inbox item, 0 when empty.
+	LastSeq(ctx context.Context) (uint64, error)
+}
+
+// TimelineRef is a timeline event for the outbox entry whose package has
+// SHA-256 SHA256.
+type TimelineRef struct {
+	SHA256 [32]byte
+	Event  TimelineEvent
+}
