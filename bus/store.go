@@ -180,6 +180,10 @@ type OutboxEntry struct {
 	Message Message
 	// IdempotencyKey is the DMS's key for the submission, "" if none.
 	IdempotencyKey string
+	// InputSHA256 is the SHA-256 of the bytes the DMS submitted (before
+	// the edge signed them): a retry with the same IdempotencyKey must
+	// carry the same bytes.
+	InputSHA256 [32]byte
 	// Client names the API client (DMS) that submitted it, "" for the
 	// edge's own messages.
 	Client string
@@ -241,12 +245,15 @@ func InboxID(sha [32]byte) string {
 type EdgeStore interface {
 	// Put adds e to the outbox. If e.IdempotencyKey is set and an entry
 	// with the same key and Client exists, Put changes nothing and returns
-	// that entry with created=false, or ErrConflict if its package SHA-256
-	// differs. If e.InboxID is set and e is a status 01, the inbox item
-	// is marked as answered with 01 in the same transaction, or Put
-	// returns ErrConflict when it already was. Message IDs are unique:
-	// a second Put of the same ID returns ErrConflict.
+	// that entry with created=false, or ErrConflict if its InputSHA256
+	// differs (the DMS reused the key for other bytes). Message IDs are
+	// unique: a second Put of the same ID returns ErrConflict. (Status 01
+	// entries are put by Take, never by Put.)
 	Put(ctx context.Context, e OutboxEntry) (stored OutboxEntry, created bool, err error)
+
+	// ByIdempotencyKey returns the entry put by client with key, or
+	// ErrNotFound: the edge checks it before signing a retried submission.
+	ByIdempotencyKey(ctx context.Context, client, key string) (OutboxEntry, error)
 
 	// Sent returns the outbox entry with message ID id, or ErrNotFound.
 	Sent(ctx context.Context, id string) (OutboxEntry, error)
@@ -293,10 +300,13 @@ type EdgeStore interface {
 	Item(ctx context.Context, id string) (InboxItem, []byte, error)
 
 	// Take marks item id taken by the DMS at at (the first time is kept)
-	// and, if status is not nil, puts it into the outbox in the same
-	// transaction as the item's 01 status. It returns the item; taking an
-	// item already answered with 01 does not put status again.
-	Take(ctx context.Context, id string, at time.Time, status *OutboxEntry) (InboxItem, error)
+	// and, if statuses is not empty and the item has no 01 yet, puts them
+	// into the outbox (one 01 status per recipient agency of the item) in
+	// the same transaction, setting Status01 to the first one's ID. It
+	// returns the item; taking an item already answered with 01 puts
+	// nothing again (never two 01s for one item). ErrNotFound for an
+	// unknown id.
+	Take(ctx context.Context, id string, at time.Time, statuses []OutboxEntry) (InboxItem, error)
 
 	// LastSeq is the Seq of the newest inbox item, 0 when empty.
 	LastSeq(ctx context.Context) (uint64, error)
