@@ -77,11 +77,11 @@ type AxisConfig struct {
 // AxisHooks are called as the axis works; each may be nil. They must be
 // quick and safe for concurrent use.
 type AxisHooks struct {
-	Accepted   func(t Type, at time.Time)                    // a package was accepted
-	Rejected   func(t Type, reason string)                   // a package was rejected
-	Delivered  func(edge string, redelivery bool)            // a package was published to an edge
-	Duplicate  func(t Type)                                  // a package seen before
-	DeadLetter func(reason string)                           // a record went to the DLQ
+	Accepted   func(t Type, at time.Time)                     // a package was accepted
+	Rejected   func(t Type, reason string)                    // a package was rejected
+	Delivered  func(edge string, redelivery bool)             // a package was published to an edge
+	Duplicate  func(t Type)                                   // a package seen before
+	DeadLetter func(reason string)                            // a record went to the DLQ
 	Receipts   func(n int, checkpoint int64, d time.Duration) // receipts sent after a checkpoint
 }
 

@@ -74,11 +74,11 @@ type EdgeConfig struct {
 
 // EdgeHooks are called as the edge works; each may be nil.
 type EdgeHooks struct {
-	Submitted func(t Type)                   // a DMS submission or status was queued
-	Published func(n int, d time.Duration)   // n outbox entries were published
-	Received  func(t Type, duplicate bool)   // a package arrived on the inbox topic
-	Refused   func(reason string)            // a package failed verification here
-	Receipt   func(kind EventKind)           // an axis receipt arrived
+	Submitted func(t Type)                 // a DMS submission or status was queued
+	Published func(n int, d time.Duration) // n outbox entries were published
+	Received  func(t Type, duplicate bool) // a package arrived on the inbox topic
+	Refused   func(reason string)          // a package failed verification here
+	Receipt   func(kind EventKind)         // an axis receipt arrived
 }
 
 func (c *EdgeConfig) setDefaults() {

@@ -49,20 +49,20 @@ type Route struct {
 type Entry struct {
 	SHA256    [32]byte  `json:"sha256"`
 	MessageID string    `json:"message_id"`
-	Type      Type      `json:"type"`        // TypeDocument, TypeStatus or TypeRejection
-	Key       string    `json:"key"`         // root-document key
-	Sender    string    `json:"sender"`      // OrganId (verified when accepted)
-	FromEdge  string    `json:"from_edge"`   // edge receipts go to; "" when unknown
-	At        time.Time `json:"at"`          // when the axis recorded it
-	Size      int       `json:"size"`        // package bytes
+	Type      Type      `json:"type"`      // TypeDocument, TypeStatus or TypeRejection
+	Key       string    `json:"key"`       // root-document key
+	Sender    string    `json:"sender"`    // OrganId (verified when accepted)
+	FromEdge  string    `json:"from_edge"` // edge receipts go to; "" when unknown
+	At        time.Time `json:"at"`        // when the axis recorded it
+	Size      int       `json:"size"`      // package bytes
 	// Recipients: of a document, every To; of a status, the agencies it
 	// goes to; of a rejection notice, the original sender.
 	Recipients []string `json:"recipients,omitempty"`
-	StatusCode string   `json:"status,omitempty"`    // two digits, for a status
-	DocType    string   `json:"doc_type,omitempty"`  // BussinessDocType of a document
-	Subject    string   `json:"subject,omitempty"`   // hex SHA-256 of the package a rejection notice is about
-	Rejected   string   `json:"rejected,omitempty"`  // reason code when the axis rejected it
-	Detail     string   `json:"detail,omitempty"`    // rejection detail
+	StatusCode string   `json:"status,omitempty"`   // two digits, for a status
+	DocType    string   `json:"doc_type,omitempty"` // BussinessDocType of a document
+	Subject    string   `json:"subject,omitempty"`  // hex SHA-256 of the package a rejection notice is about
+	Rejected   string   `json:"rejected,omitempty"` // reason code when the axis rejected it
+	Detail     string   `json:"detail,omitempty"`   // rejection detail
 	// Leaf is the log index of the entry's own event (submission accepted
 	// or rejected, status, rejection notice).
 	Leaf   int64   `json:"leaf"`

@@ -171,7 +171,9 @@ func initSchema(tx *bolt.Tx) error {
 	return nil
 }
 
-// schemaBuckets are the buckets of SchemaVersion besides meta.
+// schemaBuckets are the buckets of SchemaVersion besides meta. Each part of
+// the store (log, ledger, edge state, ...) adds its own in an init function
+// of its file; a missing bucket is created when a file is opened.
 var schemaBuckets = [][]byte{bucketLeaves, bucketHashes, bucketCheckpoints}
 
 // Path returns the file path the store was opened with.
