@@ -253,6 +253,9 @@ func checkEventTime(field string, t time.Time) error {
 }
 
 func checkReasonCode(r string) error {
+	if r == "" {
+		return eventErr("Reason", ReasonMissing, "a reason code is required")
+	}
 	if len(r) > MaxReasonLen {
 		return eventErr("Reason", ReasonTooLarge, "a reason code has at most %d bytes, got %d", MaxReasonLen, len(r))
 	}

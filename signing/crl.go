@@ -50,6 +50,7 @@ type heldCRL struct {
 	info    CRLInfo
 	number  *big.Int
 	sum     [32]byte            // SHA-256 of the DER, to recognise a re-add
+	der     []byte              // the CRL as added, to hand on (DER)
 	revoked map[string]revEntry // key: serial number bytes
 }
 
@@ -61,6 +62,18 @@ type revEntry struct {
 // NewCRLStore returns an empty store.
 func NewCRLStore() *CRLStore {
 	return &CRLStore{byCA: make(map[[32]byte]*heldCRL)}
+}
+
+// DER returns the CRLs held, one per CA, as DER: what the axis serves to
+// edges that have no access to the CAs' distribution points.
+func (s *CRLStore) DER() [][]byte {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([][]byte, 0, len(s.byCA))
+	for _, h := range s.byCA {
+		out = append(out, bytes.Clone(h.der))
+	}
+	return out
 }
 
 // issuerKey identifies a CA by name and public key, so that a CRL applies
@@ -141,6 +154,7 @@ func (s *CRLStore) Add(der []byte, issuers []*x509.Certificate, now time.Time) (
 		},
 		number:  crl.Number,
 		sum:     sha256.Sum256(der),
+		der:     bytes.Clone(der),
 		revoked: make(map[string]revEntry, len(crl.RevokedCertificateEntries)),
 	}
 	if crl.Number != nil {

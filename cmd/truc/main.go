@@ -34,6 +34,9 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"dev", "run broker, axis and demo edges on this machine, with a demo PKI", runDev},
+		{"axis", "run the central axis (and onboard edges)", runAxis},
+		{"edge", "run an edge node for an agency's DMS", runEdge},
 		{"edoc", "read, validate and inspect edXML packages", runEdoc},
 		{"pki", "create and run a demo PKI shaped like the government one", runPKI},
 		{"sign", "sign an edXML package with an agency key", runSign},

@@ -1,0 +1,437 @@
+package main
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/mod/sumdb/note"
+
+	"truc.vn/truc/adapters/boltstore"
+	"truc.vn/truc/adapters/directory"
+	"truc.vn/truc/adapters/kafka"
+	"truc.vn/truc/adapters/metrics"
+	"truc.vn/truc/bus"
+	"truc.vn/truc/signing"
+	"truc.vn/truc/signing/notesig"
+)
+
+const axisSynopsis = "truc axis --config FILE [-check-config]\n       truc axis onboard --config FILE --edge ID --cert PEM --agency ORGANID=NAME..."
+
+const axisExplain = `Run the central axis: consume truc.submit, verify every package, record it
+in the ledger and the transparency log, route it to every recipient edge,
+and send signed receipts. The HTTP listener serves the directory admin API
+(/admin/v1/...), the directory and CRL sync API for edges (/v1/directory,
+/v1/crls), the log's checkpoint (/v1/log/checkpoint), /healthz, /readyz and
+/metrics.
+
+The config file is YAML; see configs/axis.example.yaml. -check-config
+loads and checks it (and the files it names) and exits.
+
+Example:
+  truc axis --config /etc/truc/axis.yaml
+  truc axis --config /etc/truc/axis.yaml -check-config`
+
+// axisFile is the axis config file.
+type axisFile struct {
+	// OrganID is the axis operator's OrganId: receipts are sent as it.
+	OrganID string `yaml:"organ_id"`
+	// DataDir holds axis.db (ledger, log, directory). Relative to the
+	// config file.
+	DataDir string `yaml:"data_dir"`
+	// Listen is the address of the admin, sync and ops HTTP server.
+	Listen    string              `yaml:"listen"`
+	Kafka     kafka.Config        `yaml:"kafka"`
+	Directory axisDirectoryConfig `yaml:"directory"`
+	Trust     trustConfig         `yaml:"trust"`
+	Seal      sealConfig          `yaml:"seal"`
+	// MaxPackageBytes is the largest package accepted (default 16 MiB).
+	MaxPackageBytes int `yaml:"max_package_bytes"`
+	// RedeliverAfter: an unacknowledged delivery is published again
+	// after this long (default 5m).
+	RedeliverAfter time.Duration `yaml:"redeliver_after"`
+	// CheckpointEvery: the log is checkpointed and receipts sent this
+	// often (default 1s, at most 1s).
+	CheckpointEvery time.Duration `yaml:"checkpoint_every"`
+	// Retention: package bytes are kept this long for redelivery
+	// (default 720h).
+	Retention time.Duration `yaml:"retention"`
+	Log       logConfig     `yaml:"log"`
+}
+
+type axisDirectoryConfig struct {
+	// File seeds the directory on the first start; after that the
+	// directory lives in the axis store and changes through the admin API.
+	File string `yaml:"file"`
+	// AdminTokens are hex SHA-256 hashes of the admin API bearer tokens.
+	AdminTokens []string `yaml:"admin_tokens_sha256"`
+	// SyncTokens are hex SHA-256 hashes of the tokens edges sync with.
+	SyncTokens []string `yaml:"sync_tokens_sha256"`
+}
+
+func (c *axisFile) resolve(path string) {
+	c.DataDir = resolvePath(path, c.DataDir)
+	c.Directory.File = resolvePath(path, c.Directory.File)
+	c.Trust.resolve(path)
+	c.Seal.resolve(path)
+}
+
+func (c *axisFile) validate() error {
+	var errs []error
+	if err := bus.ValidateOrganID(c.OrganID); err != nil {
+		errs = append(errs, fmt.Errorf("organ_id: %w", err))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir: required"))
+	}
+	if c.Listen == "" {
+		errs = append(errs, errors.New("listen: required (host:port of the admin, sync and ops server)"))
+	}
+	if len(c.Kafka.Brokers) == 0 {
+		errs = append(errs, errors.New("kafka.brokers: at least one broker address is required"))
+	}
+	if len(c.Directory.AdminTokens) == 0 {
+		errs = append(errs, errors.New("directory.admin_tokens_sha256: at least one admin token hash is required"))
+	}
+	errs = append(errs, c.Trust.validate()...)
+	errs = append(errs, c.Seal.validate()...)
+	if c.CheckpointEvery > time.Second {
+		errs = append(errs, fmt.Errorf("checkpoint_every: at most 1s, got %s", c.CheckpointEvery))
+	}
+	return errors.Join(errs...)
+}
+
+// loadAxisConfig reads, resolves and checks an axis config file.
+func loadAxisConfig(path string) (*axisFile, error) {
+	var c axisFile
+	if err := loadConfigFile(path, &c); err != nil {
+		return nil, err
+	}
+	c.resolve(path)
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := c.Kafka.ResolveSecrets(os.LookupEnv); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &c, nil
+}
+
+func runAxis(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "onboard" {
+		return runAxisOnboard(ctx, args[1:], stdout, stderr)
+	}
+	fs := newFlagSet("axis", axisSynopsis, axisExplain, stderr)
+	configPath := fs.String("config", "", "the axis config `file` (YAML)")
+	check := fs.Bool("check-config", false, "check the config and the files it names, then exit")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if *configPath == "" || fs.NArg() > 0 {
+		return usageError("axis needs --config FILE and no arguments")
+	}
+	cfg, err := loadAxisConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *configPath, err)
+	}
+	if *check {
+		if err := checkAxisFiles(cfg, stderr); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: ok\n", *configPath)
+		return nil
+	}
+	n, err := startAxis(ctx, cfg, logger, stderr)
+	if err != nil {
+		return err
+	}
+	defer n.close()
+	return n.run(ctx, nil)
+}
+
+// checkAxisFiles loads everything the config names, without opening the
+// store or the broker.
+func checkAxisFiles(cfg *axisFile, stderr io.Writer) error {
+	if _, err := loadTrust(cfg.Trust, nil); err != nil {
+		return err
+	}
+	s, err := loadSeal(cfg.Seal, stderr)
+	if err != nil {
+		return err
+	}
+	s.close()
+	if cfg.Directory.File != "" {
+		if _, err := directory.ReadFile(cfg.Directory.File, bus.Topics{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// axisNode is a started axis: store, broker connection, directory,
+// router and HTTP server.
+type axisNode struct {
+	cfg       *axisFile
+	log       *slog.Logger
+	store     *boltstore.Store
+	transport *kafka.Transport
+	dir       *directory.Directory
+	trust     *trust
+	seal      *seal
+	axis      *bus.Axis
+	handler   http.Handler
+	registry  *prometheus.Registry
+	logKey    string // the note verifier key of the log, text form
+}
+
+// axisLogSigner returns the note signer of the transparency log: the axis
+// seal key under the name truc.vn/axis/<OrganId>.
+func axisLogSigner(key crypto.Signer, organID string) (*notesig.Signer, error) {
+	return notesig.NewSigner("truc.vn/axis/"+organID, key)
+}
+
+// axisLogVerifierText returns the text form of the log's verifier key, the
+// value edges configure to check receipts.
+func axisLogVerifierText(key crypto.Signer, organID string) (string, error) {
+	s, err := axisLogSigner(key, organID)
+	if err != nil {
+		return "", err
+	}
+	return s.Verifier().String(), nil
+}
+
+func startAxis(ctx context.Context, cfg *axisFile, log *slog.Logger, stderr io.Writer) (n *axisNode, err error) {
+	n = &axisNode{cfg: cfg, log: log}
+	node := n
+	defer func() {
+		if err != nil {
+			node.close()
+		}
+	}()
+	if n.trust, err = loadTrust(cfg.Trust, log); err != nil {
+		return nil, err
+	}
+	if n.seal, err = loadSeal(cfg.Seal, stderr); err != nil {
+		return nil, err
+	}
+	logSigner, err := axisLogSigner(n.seal.key, cfg.OrganID)
+	if err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	n.logKey = logSigner.Verifier().String()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	n.store, err = boltstore.Open(filepath.Join(cfg.DataDir, "axis.db"), boltstore.Config{LogSigner: logSigner, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if n.transport, err = kafka.New(cfg.Kafka, log); err != nil {
+		return nil, err
+	}
+	var seed *directory.File
+	if cfg.Directory.File != "" {
+		if seed, err = directory.ReadFile(cfg.Directory.File, n.transport.Topics()); err != nil {
+			return nil, err
+		}
+	}
+	dres := directory.OpenResult{}
+	n.dir, dres, err = directory.Open(ctx, directory.Config{Topics: n.transport.Topics()}, dirLog{n.store.DirectoryLog()}, seed)
+	if err != nil {
+		return nil, err
+	}
+	if dres.SeedChanged {
+		log.Warn("axis: the directory file changed since it seeded the directory; its edits are not in effect (use the admin API)", "file", cfg.Directory.File)
+	}
+	var edgeIDs []string
+	for _, e := range n.dir.Edges() {
+		edgeIDs = append(edgeIDs, e.ID)
+	}
+	if err := n.transport.EnsureTopics(ctx, edgeIDs...); err != nil {
+		return nil, err
+	}
+	verifier, err := signing.NewBusVerifier(n.trust.verifier, n.dir)
+	if err != nil {
+		return nil, err
+	}
+	n.registry = metrics.NewRegistry(version)
+	am := metrics.NewAxis(n.registry)
+	n.registry.MustRegister(
+		metrics.NewStoreCollector(func() (int64, int64) { st := n.store.CommitStats(); return st.Commits, st.Requests }),
+		metrics.NewLogCollector(n.logStatus, nil),
+	)
+	n.axis, err = bus.NewAxis(bus.AxisConfig{
+		OrganID:         cfg.OrganID,
+		Topics:          n.transport.Topics(),
+		MaxPackageBytes: cfg.MaxPackageBytes,
+		RedeliverAfter:  cfg.RedeliverAfter,
+		CheckpointEvery: cfg.CheckpointEvery,
+		Retention:       cfg.Retention,
+		NoticeVerifiers: noticeVerifiers,
+		Logger:          log,
+		Hooks:           am.Hooks(),
+	}, n.transport, n.store.Ledger(), n.dir, verifier)
+	if err != nil {
+		return nil, err
+	}
+	if n.handler, err = n.routes(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *axisNode) routes() (http.Handler, error) {
+	mux := http.NewServeMux()
+	admin, err := directory.NewAdminHandler(n.dir, directory.AdminConfig{
+		TokensSHA256: n.cfg.Directory.AdminTokens,
+		OnEdge: func(ctx context.Context, e bus.EdgeInfo) error {
+			return n.transport.EnsureTopics(ctx, e.ID)
+		},
+		Logger: n.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("directory.admin_tokens_sha256: %w", err)
+	}
+	sync, err := directory.NewSyncHandler(n.dir, directory.SyncConfig{
+		TokensSHA256: n.cfg.Directory.SyncTokens,
+		CRLs:         n.trust.crls.DER,
+		Logger:       n.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("directory.sync_tokens_sha256: %w", err)
+	}
+	mux.Handle("/admin/", admin)
+	mux.Handle("/v1/directory", sync)
+	mux.Handle("/v1/crls", sync)
+	mux.HandleFunc("GET /v1/log/checkpoint", func(w http.ResponseWriter, r *http.Request) {
+		cp, err := n.store.Log().Checkpoint(r.Context())
+		if err != nil {
+			http.Error(w, "no checkpoint yet", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write(cp.Note)
+	})
+	mux.HandleFunc("GET /v1/log/key", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, n.logKey+"\n")
+	})
+	ops := metrics.Ops{
+		Registry: n.registry,
+		Ready: func(ctx context.Context) error {
+			if err := n.transport.Ping(ctx); err != nil {
+				return fmt.Errorf("kafka: %w", err)
+			}
+			_, err := n.store.Log().Size(ctx)
+			return err
+		},
+		Logger: n.log,
+	}.Handler()
+	mux.Handle("/healthz", ops)
+	mux.Handle("/readyz", ops)
+	mux.Handle("/metrics", ops)
+	return mux, nil
+}
+
+func (n *axisNode) logStatus(ctx context.Context) (size, checkpoint int64, signedAt time.Time, err error) {
+	st, err := n.store.Log().Status(ctx)
+	if err != nil {
+		return 0, 0, time.Time{}, err
+	}
+	return st.Size, st.CheckpointSize, st.CheckpointSignedAt, nil
+}
+
+// run serves until ctx is done. ready, if set, receives the HTTP address.
+func (n *axisNode) run(ctx context.Context, ready func(net.Addr)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := n.axis.Run(ctx); err != nil {
+			errc <- err
+		}
+		cancel()
+	}()
+	go func() {
+		defer wg.Done()
+		if err := serveHTTP(ctx, n.cfg.Listen, n.handler, n.log, func(a net.Addr) {
+			n.log.Info("axis: serving", "addr", a.String(), "organ_id", n.cfg.OrganID, "directory_version", n.dir.Version())
+			if ready != nil {
+				ready(a)
+			}
+		}); err != nil {
+			errc <- err
+		}
+		cancel()
+	}()
+	wg.Wait()
+	close(errc)
+	return <-errc
+}
+
+func (n *axisNode) close() {
+	if n.transport != nil {
+		_ = n.transport.Close()
+	}
+	if n.store != nil {
+		_ = n.store.Close()
+	}
+	if n.seal != nil {
+		n.seal.close()
+	}
+}
+
+// verifiersFromText parses note verifier keys in text form.
+func verifiersFromText(texts ...string) (note.Verifiers, error) {
+	var vs []note.Verifier
+	for _, t := range texts {
+		v, err := notesig.ParseVerifierKey(t)
+		if err != nil {
+			return nil, err
+		}
+		vs = append(vs, v)
+	}
+	return note.VerifierList(vs...), nil
+}
+
+// dirLog adapts the store's directory log to directory.ChangeLog.
+type dirLog struct{ l *boltstore.DirectoryLog }
+
+func (d dirLog) Append(ctx context.Context, version int64, change []byte) error {
+	return d.l.Append(ctx, version, change)
+}
+
+func (d dirLog) Since(ctx context.Context, version int64, limit int) ([]struct {
+	Version int64
+	Change  []byte
+}, error) {
+	recs, err := d.l.Since(ctx, version, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]struct {
+		Version int64
+		Change  []byte
+	}, len(recs))
+	for i, r := range recs {
+		out[i].Version, out[i].Change = r.Version, r.Change
+	}
+	return out, nil
+}
