@@ -126,74 +126,40 @@ type devWorld struct {
 	broker *embedded.Broker
 	axis   *axisNode
 	edges  []*edgeNode
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	errc   chan error
 }
 
 func devRun(ctx context.Context, dir string, m *devManifest, log *slog.Logger, stdout, stderr io.Writer) error {
-	if err := refreshDevCRLs(dir); err != nil {
-		return fmt.Errorf("refreshing the demo CRLs: %w", err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w, err := devStart(ctx, dir, m, log, stderr)
+	w, err := startDevWorld(ctx, dir, m, log, stderr)
 	if err != nil {
 		return err
 	}
-	defer w.close()
-	var wg sync.WaitGroup
-	errc := make(chan error, 1+len(w.edges))
-	axisReady := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := w.axis.run(ctx, func(net.Addr) { close(axisReady) }); err != nil {
-			errc <- fmt.Errorf("axis: %w", err)
-		}
-		cancel()
-	}()
-	select {
-	case <-axisReady:
-	case <-ctx.Done():
-	}
-	if err := w.startEdges(ctx, dir, m, log, stderr); err != nil {
-		cancel()
-		wg.Wait()
-		return err
-	}
-	var ready sync.WaitGroup
-	for _, e := range w.edges {
-		wg.Add(1)
-		ready.Add(1)
-		go func() {
-			defer wg.Done()
-			once := sync.OnceFunc(ready.Done)
-			defer once()
-			if err := e.run(ctx, func(net.Addr) { once() }); err != nil {
-				errc <- fmt.Errorf("edge %s: %w", e.cfg.ID, err)
-			}
-			cancel()
-		}()
-	}
-	ready.Wait()
-	if ctx.Err() == nil {
-		printDevWelcome(stdout, dir, m)
-	}
-	<-ctx.Done()
-	wg.Wait()
-	close(errc)
-	if err := <-errc; err != nil {
+	printDevWelcome(stdout, dir, m)
+	err = w.wait(ctx)
+	w.close()
+	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stderr, "truc dev: stopped cleanly; run it again to resume")
 	return nil
 }
 
-// devStart starts the broker and opens the axis and the edges (which then
-// still need run).
-func devStart(ctx context.Context, dir string, m *devManifest, log *slog.Logger, stderr io.Writer) (w *devWorld, err error) {
-	world := &devWorld{}
+// startDevWorld refreshes the demo CRLs, starts the broker, the axis and
+// every edge of m in this process, and returns once all of them serve.
+// Stop it with stop (or by cancelling ctx), then close.
+func startDevWorld(ctx context.Context, dir string, m *devManifest, log *slog.Logger, stderr io.Writer) (w *devWorld, err error) {
+	if err := refreshDevCRLs(dir); err != nil {
+		return nil, fmt.Errorf("refreshing the demo CRLs: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	world := &devWorld{cancel: cancel, errc: make(chan error, 2+len(m.Edges))}
 	w = world
 	defer func() {
 		if err != nil {
+			world.stop()
 			world.close()
 		}
 	}()
@@ -212,22 +178,88 @@ func devStart(ctx context.Context, dir string, m *devManifest, log *slog.Logger,
 	if w.axis, err = startAxis(ctx, acfg, log.With("node", "axis"), stderr); err != nil {
 		return nil, fmt.Errorf("axis: %w", err)
 	}
-	return w, nil
-}
-
-// startEdges is separate from devStart: edges sync the directory from the
-// axis at start, so the axis must be serving first.
-func (w *devWorld) startEdges(ctx context.Context, dir string, m *devManifest, log *slog.Logger, stderr io.Writer) error {
+	ready := make(chan struct{})
+	w.goRun("axis", func() error { return w.axis.run(ctx, func(net.Addr) { close(ready) }) })
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return nil, w.firstError(ctx)
+	}
+	// Edges sync the directory from the axis at start: the axis serves now.
 	for _, e := range m.Edges {
 		ecfg, err := loadEdgeConfig(filepath.Join(dir, e.Config))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		n, err := startEdge(ctx, ecfg, log.With("node", "edge"), stderr)
 		if err != nil {
-			return fmt.Errorf("edge %s: %w", e.ID, err)
+			return nil, fmt.Errorf("edge %s: %w", e.ID, err)
 		}
 		w.edges = append(w.edges, n)
+		ready := make(chan struct{})
+		w.goRun("edge "+e.ID, func() error { return n.run(ctx, func(net.Addr) { close(ready) }) })
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil, w.firstError(ctx)
+		}
+	}
+	return w, nil
+}
+
+func (w *devWorld) goRun(name string, f func() error) {
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		if err := f(); err != nil {
+			w.errc <- fmt.Errorf("%s: %w", name, err)
+		}
+		w.cancel() // one node stopping stops them all
+	}()
+}
+
+func (w *devWorld) firstError(ctx context.Context) error {
+	w.stop()
+	select {
+	case err := <-w.errc:
+		return err
+	default:
+		return ctx.Err()
+	}
+}
+
+// wait blocks until ctx is done or a node fails, stops everything and
+// returns the first failure.
+func (w *devWorld) wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+	case err := <-w.errc:
+		w.stop()
+		return err
+	}
+	w.stop()
+	select {
+	case err := <-w.errc:
+		return err
+	default:
+		return nil
+	}
+}
+
+// stop cancels every node and waits for them to return.
+func (w *devWorld) stop() {
+	if w.cancel != nil {
+		w.cancel()
+	}
+	w.wg.Wait()
+}
+
+// edge returns the running edge with id.
+func (w *devWorld) edge(id string) *edgeNode {
+	for _, e := range w.edges {
+		if e.cfg.ID == id {
+			return e
+		}
 	}
 	return nil
 }

@@ -57,18 +57,18 @@ func (o devOptions) addr(i int) string {
 	return net.JoinHostPort(o.Host, strconv.Itoa(o.BasePort+i))
 }
 
-func (o devOptions) brokerAddr() string   { return o.addr(0) }
-func (o devOptions) axisAddr() string     { return o.addr(1) }
+func (o devOptions) brokerAddr() string    { return o.addr(0) }
+func (o devOptions) axisAddr() string      { return o.addr(1) }
 func (o devOptions) edgeAddr(i int) string { return o.addr(2 + i) }
 
 // devManifest is written to <dir>/dev.json: what the demo world holds,
 // for `truc dev` runs after the first and for tests.
 type devManifest struct {
-	Created  time.Time       `json:"created"`
-	Broker   string          `json:"broker"`
-	Axis     devNode         `json:"axis"`
-	Edges    []devNode       `json:"edges"`
-	Prefix   string          `json:"prefix"`
+	Created  time.Time         `json:"created"`
+	Broker   string            `json:"broker"`
+	Axis     devNode           `json:"axis"`
+	Edges    []devNode         `json:"edges"`
+	Prefix   string            `json:"prefix"`
 	Agencies map[string]string `json:"agencies"` // OrganId → edge ID
 }
 
@@ -275,8 +275,8 @@ type devAPIToken struct {
 }
 
 type devKafkaConfig struct {
-	Brokers  []string          `yaml:"brokers"`
-	Topics   devKafkaTopics    `yaml:"topics"`
+	Brokers  []string         `yaml:"brokers"`
+	Topics   devKafkaTopics   `yaml:"topics"`
 	Consumer devKafkaConsumer `yaml:"consumer,omitempty"`
 }
 
