@@ -783,12 +783,20 @@ func (a *Axis) redeliveryLoop(ctx context.Context) error {
 // RedeliverAfter.
 func (a *Axis) Redeliver(ctx context.Context) error {
 	now := a.cfg.Now()
-	due, err := a.ledger.Due(ctx, now.Add(-a.cfg.RedeliverAfter), 256)
+	// Due lists pending routes first, and the newest of them are probably
+	// being published by their handler right now: ask for many, skip
+	// those, and redeliver at most maxRedeliveries per scan.
+	const maxRedeliveries = 256
+	due, err := a.ledger.Due(ctx, now.Add(-a.cfg.RedeliverAfter), 16*maxRedeliveries)
 	if err != nil {
 		return err
 	}
 	var errs []error
+	done := 0
 	for _, rd := range due {
+		if done == maxRedeliveries {
+			break
+		}
 		var route Route
 		for _, r := range rd.Entry.Routes {
 			if r.Edge == rd.Edge {
@@ -803,6 +811,7 @@ func (a *Axis) Redeliver(ctx context.Context) error {
 			errs = append(errs, err)
 			continue
 		}
+		done++
 		a.log.Info("axis: redelivering", "msg_id", rd.Entry.MessageID, "edge", rd.Edge, "attempts", route.Attempts)
 		if err := a.deliverOne(ctx, rd.Entry, route, pkg); err != nil {
 			errs = append(errs, err)

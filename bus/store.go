@@ -102,7 +102,11 @@ type Ledger interface {
 	// one log leaf, setting e.Leaf to its index; routes are stored with
 	// Leaf -1 and State RoutePending. If an entry with the same SHA-256
 	// exists it changes nothing and returns the stored entry with
-	// created=false. ev must be a valid Event (Event.Encode).
+	// created=false. ev must be a valid Event (Event.Encode). It refuses,
+	// changing nothing and with an error naming the field, an entry with a
+	// zero SHA256 or an empty Key, a route with an invalid edge or no
+	// recipients, and an ev that does not encode; an implementation may
+	// refuse more (an event that is not about the entry).
 	Record(ctx context.Context, e Entry, pkg []byte, ev Event) (stored Entry, created bool, err error)
 
 	// Delivered marks the route of sha to edge delivered at at, appending
@@ -124,11 +128,13 @@ type Ledger interface {
 
 	// Due returns up to limit routes that are pending, or delivered and
 	// not acked with SentAt before sentBefore, oldest first, for routes
-	// whose package is still kept.
+	// whose package is still kept. Pending routes come first, in the
+	// order their entries were recorded; then delivered ones, by SentAt.
 	Due(ctx context.Context, sentBefore time.Time, limit int) ([]Redelivery, error)
 
 	// ByKey returns every entry with root-document key, in the order they
-	// were recorded: a letter, its updates, its statuses.
+	// were recorded: a letter, its updates, its statuses. A key with no
+	// entry gives an empty list and no error.
 	ByKey(ctx context.Context, key string) ([]Entry, error)
 
 	// Package returns the bytes of an accepted package, or ErrNotFound if

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"truc.vn/truc/adapters/kafka/embedded"
 )
@@ -55,6 +56,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		users     = fs.String("sasl-users", "", `file of SASL users, one "MECHANISM NAME PASSWORD" per line (mode 0600); turns SASL on for every listener`)
 		clusterID = fs.String("cluster-id", embedded.DefaultClusterID, "cluster ID reported to clients")
 		logLevel  = fs.String("log-level", "warn", "log level on standard error: error, warn, info or debug")
+		minSess   = fs.Duration("group-min-session-timeout", 6*time.Second, "shortest consumer session timeout accepted (group.min.session.timeout.ms); tests lower it")
 		seeds     seedFlag
 	)
 	fs.Var(&seeds, "seed", "topic:partitions to create on an empty data directory (repeatable)")
@@ -80,6 +82,8 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		MaxMessageBytes:   *maxBytes,
 		SeedTopics:        seeds,
 		ClusterID:         *clusterID,
+
+		GroupMinSessionTimeout: *minSess,
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return usageError("broker: -tls-cert and -tls-key go together")
