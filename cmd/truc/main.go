@@ -37,6 +37,8 @@ func commands() []command {
 		{"dev", "run broker, axis and demo edges on this machine, with a demo PKI", runDev},
 		{"axis", "run the central axis (and onboard edges)", runAxis},
 		{"edge", "run an edge node for an agency's DMS", runEdge},
+		{"send", "send edXML packages through an edge and follow their delivery", runSend},
+		{"inbox", "list, save and acknowledge what arrived at an edge", runInbox},
 		{"edoc", "read, validate and inspect edXML packages", runEdoc},
 		{"pki", "create and run a demo PKI shaped like the government one", runPKI},
 		{"sign", "sign an edXML package with an agency key", runSign},
