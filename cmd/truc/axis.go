@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -121,9 +123,6 @@ func loadAxisConfig(path string) (*axisFile, error) {
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if err := c.Kafka.ResolveSecrets(os.LookupEnv); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
 	return &c, nil
 }
 
@@ -166,6 +165,9 @@ func runAxis(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // checkAxisFiles loads everything the config names, without opening the
 // store or the broker.
 func checkAxisFiles(cfg *axisFile, stderr io.Writer) error {
+	if err := cfg.Kafka.ResolveSecrets(os.LookupEnv); err != nil {
+		return err
+	}
 	if _, err := loadTrust(cfg.Trust, nil); err != nil {
 		return err
 	}
@@ -215,6 +217,9 @@ func axisLogVerifierText(key crypto.Signer, organID string) (string, error) {
 }
 
 func startAxis(ctx context.Context, cfg *axisFile, log *slog.Logger, stderr io.Writer) (n *axisNode, err error) {
+	if err := cfg.Kafka.ResolveSecrets(os.LookupEnv); err != nil {
+		return nil, err
+	}
 	n = &axisNode{cfg: cfg, log: log}
 	node := n
 	defer func() {
@@ -325,6 +330,25 @@ func (n *axisNode) routes() (http.Handler, error) {
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write(cp.Note)
+	})
+	mux.HandleFunc("GET /v1/log/consistency", func(w http.ResponseWriter, r *http.Request) {
+		// ?old=N&new=M: the RFC 6962 consistency proof between two tree
+		// sizes, one base64 hash per line, for auditors and tests.
+		oldSize, err1 := strconv.ParseInt(r.URL.Query().Get("old"), 10, 64)
+		newSize, err2 := strconv.ParseInt(r.URL.Query().Get("new"), 10, 64)
+		if err1 != nil || err2 != nil {
+			http.Error(w, "old and new must be tree sizes (integers)", http.StatusBadRequest)
+			return
+		}
+		proof, err := n.store.Log().ConsistencyProof(r.Context(), oldSize, newSize)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		for _, h := range proof {
+			fmt.Fprintln(w, base64.StdEncoding.EncodeToString(h[:]))
+		}
 	})
 	mux.HandleFunc("GET /v1/log/key", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

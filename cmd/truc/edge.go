@@ -122,9 +122,6 @@ func loadEdgeConfig(path string) (*edgeFile, error) {
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if err := c.Kafka.ResolveSecrets(os.LookupEnv); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
 	return &c, nil
 }
 
@@ -147,6 +144,9 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%s: %w", *configPath, err)
 	}
 	if *check {
+		if err := cfg.Kafka.ResolveSecrets(os.LookupEnv); err != nil {
+			return err
+		}
 		if _, err := loadTrust(cfg.Trust, nil); err != nil {
 			return err
 		}
@@ -214,6 +214,9 @@ type edgeNode struct {
 }
 
 func startEdge(ctx context.Context, cfg *edgeFile, log *slog.Logger, stderr io.Writer) (n *edgeNode, err error) {
+	if err := cfg.Kafka.ResolveSecrets(os.LookupEnv); err != nil {
+		return nil, err
+	}
 	log = log.With("edge", cfg.ID)
 	n = &edgeNode{cfg: cfg, log: log}
 	node := n
