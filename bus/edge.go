@@ -399,15 +399,19 @@ func (e *Edge) Item(ctx context.Context, id string) (InboxItem, []byte, error) {
 
 // Take records that the DMS has taken item id and, unless the DMS sends its
 // own (SendsOwn01), queues status 01 from each of the item's recipient
-// agencies, once.
-func (e *Edge) Take(ctx context.Context, id string) (InboxItem, error) {
+// agencies among organs (nil: all of them), once per item.
+//
+// The 01 is recorded per item, not per agency: when two DMS share an item
+// on one edge, the first to take it answers for its agencies only. (One
+// DMS per edge, the usual set-up, answers for all.)
+func (e *Edge) Take(ctx context.Context, id string, organs []string) (InboxItem, error) {
 	item, pkg, err := e.store.Item(ctx, id)
 	if err != nil {
 		return InboxItem{}, err
 	}
 	var statuses []OutboxEntry
 	if !e.cfg.SendsOwn01 && item.Type == TypeDocument && item.Status01 == "" {
-		if statuses, err = e.statuses(ctx, item, pkg, edoc.StatusArrived, "", ""); err != nil {
+		if statuses, err = e.statuses(ctx, item, pkg, organs, edoc.StatusArrived, "", ""); err != nil {
 			return InboxItem{}, err
 		}
 	}
@@ -422,9 +426,10 @@ func (e *Edge) Take(ctx context.Context, id string) (InboxItem, error) {
 }
 
 // PostStatus builds, signs and queues a status about inbox item id from
-// each of its recipient agencies. Only a document can be answered, with
-// 01–06, 15 or 16; a second 01 is ErrConflict.
-func (e *Edge) PostStatus(ctx context.Context, id, code, description, staff string) (OutboxEntry, error) {
+// each of its recipient agencies among organs (nil: all of them). Only a
+// document can be answered, with 01–06, 15 or 16; a second 01 is
+// ErrConflict.
+func (e *Edge) PostStatus(ctx context.Context, id string, organs []string, code, description, staff string) (OutboxEntry, error) {
 	sc := edoc.ParseStatusCode(code)
 	switch sc {
 	case edoc.StatusArrived, edoc.StatusRejected, edoc.StatusAccepted, edoc.StatusAssigned, edoc.StatusProcessing, edoc.StatusFinished,
@@ -442,9 +447,12 @@ func (e *Edge) PostStatus(ctx context.Context, id, code, description, staff stri
 	if sc == edoc.StatusArrived && item.Status01 != "" {
 		return OutboxEntry{}, fmt.Errorf("item %s was already answered with 01 (%s): %w", id, item.Status01, ErrConflict)
 	}
-	statuses, err := e.statuses(ctx, item, pkg, sc, description, staff)
+	statuses, err := e.statuses(ctx, item, pkg, organs, sc, description, staff)
 	if err != nil {
 		return OutboxEntry{}, err
+	}
+	if len(statuses) == 0 {
+		return OutboxEntry{}, Reject(RejectNotParticipant, "id", "none of the recipients of item %s is an agency this client acts for", id)
 	}
 	if sc == edoc.StatusArrived {
 		item, err := e.store.Take(ctx, id, e.cfg.Now(), statuses)
@@ -467,8 +475,9 @@ func (e *Edge) PostStatus(ctx context.Context, id, code, description, staff stri
 	return first, nil
 }
 
-// statuses builds and signs one status package per recipient of item.
-func (e *Edge) statuses(ctx context.Context, item InboxItem, pkg []byte, code edoc.StatusCode, description, staff string) ([]OutboxEntry, error) {
+// statuses builds and signs one status package per recipient of item
+// among organs (nil: every recipient).
+func (e *Edge) statuses(ctx context.Context, item InboxItem, pkg []byte, organs []string, code edoc.StatusCode, description, staff string) ([]OutboxEntry, error) {
 	doc, err := edoc.Parse(pkg, edoc.Limits{MaxBytes: int64(len(pkg)) + 1})
 	if err != nil {
 		return nil, fmt.Errorf("reading inbox item %s: %w", item.ID, err)
@@ -476,6 +485,9 @@ func (e *Edge) statuses(ctx context.Context, item InboxItem, pkg []byte, code ed
 	now := e.cfg.Now()
 	var out []OutboxEntry
 	for _, r := range item.Recipients {
+		if organs != nil && !slices.Contains(organs, r) {
+			continue
+		}
 		from := edoc.Organization{OrganID: r}
 		if ag, ok := e.dir.Agency(r); ok {
 			from.OrganName = ag.Name
@@ -877,9 +889,18 @@ func (e *Edge) handleNotice(ctx context.Context, d Delivery) error {
 		SHA256: m.SHA256, MessageID: m.ID, Type: TypeRejection, Key: m.Key, Sender: m.Sender,
 		Recipients: m.Recipients, Size: len(m.Package), ReceivedAt: now,
 	}
+	// The refusal concerns the recipients the refusing edge serves.
+	var refused []string
+	if sent, err := e.store.SentBySHA(ctx, n.SHA256); err == nil {
+		for _, r := range sent.Message.Recipients {
+			if ag, ok := e.dir.Agency(r); ok && ag.Edge == n.Edge {
+				refused = append(refused, r)
+			}
+		}
+	}
 	ref := &TimelineRef{SHA256: n.SHA256, Event: TimelineEvent{
 		Kind: TimelineRefused, At: now, SHA256: hex.EncodeToString(n.SHA256[:]), MessageID: n.MessageID,
-		Edge: n.Edge, Reason: n.Reason, Detail: n.Detail,
+		Recipients: refused, Edge: n.Edge, Reason: n.Reason, Detail: n.Detail,
 	}}
 	if _, created, err := e.store.Receive(ctx, item, m.Package, ref); err != nil {
 		return err

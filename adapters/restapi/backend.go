@@ -44,12 +44,12 @@ type Backend interface {
 	// Take records that the DMS has taken the item (the edge sends 01
 	// unless configured otherwise) and returns it. Taking twice is not an
 	// error; the first time is kept.
-	Take(ctx context.Context, id string) (bus.InboxItem, error)
+	Take(ctx context.Context, id string, organs []string) (bus.InboxItem, error)
 	// PostStatus builds, signs and queues a status package about inbox
 	// item id (code: two digits, allowed codes depend on direction;
 	// *bus.RejectError with Field "code" when not allowed; bus.ErrConflict
 	// for a second 01).
-	PostStatus(ctx context.Context, id string, code, description, staff string) (bus.OutboxEntry, error)
+	PostStatus(ctx context.Context, id string, organs []string, code, description, staff string) (bus.OutboxEntry, error)
 	// Ready reports whether the edge can accept work (broker reachable,
 	// store open).
 	Ready(ctx context.Context) error

@@ -531,7 +531,7 @@ func (h *Handler) ack(w http.ResponseWriter, r *http.Request, c *caller) *Proble
 	if _, _, p := h.visibleItem(r, c, id, "ack"); p != nil {
 		return p
 	}
-	it, err := h.backend.Take(r.Context(), id)
+	it, err := h.backend.Take(r.Context(), id, c.organs)
 	if err != nil {
 		return h.backendProblem(r, "ack", c, err, "no inbox item "+id+" for your agencies", "the item cannot be taken now")
 	}
@@ -563,7 +563,7 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, c *caller) *Pro
 	if _, _, p := h.visibleItem(r, c, id, "status"); p != nil {
 		return p
 	}
-	e, err := h.backend.PostStatus(r.Context(), id, string(code), desc, staff)
+	e, err := h.backend.PostStatus(r.Context(), id, c.organs, string(code), desc, staff)
 	if err != nil {
 		return h.backendProblem(r, "status", c, err, "no inbox item "+id+" for your agencies", "status 01 was already sent for this item")
 	}

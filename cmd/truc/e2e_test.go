@@ -447,5 +447,4 @@ func edocSHA(b []byte) []byte {
 	return h[:]
 }
 
-
 func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }

@@ -303,7 +303,7 @@ func (m *Memory) Item(ctx context.Context, id string) (bus.InboxItem, []byte, er
 
 // Take implements restapi.Backend: it records the first time and queues
 // status 01 once.
-func (m *Memory) Take(ctx context.Context, id string) (bus.InboxItem, error) {
+func (m *Memory) Take(ctx context.Context, id string, _ []string) (bus.InboxItem, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.enter("Take"); err != nil {
@@ -328,7 +328,7 @@ func (m *Memory) Take(ctx context.Context, id string) (bus.InboxItem, error) {
 
 // PostStatus implements restapi.Backend. The status is sent by the item's
 // first recipient.
-func (m *Memory) PostStatus(ctx context.Context, id string, code, description, staff string) (bus.OutboxEntry, error) {
+func (m *Memory) PostStatus(ctx context.Context, id string, _ []string, code, description, staff string) (bus.OutboxEntry, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.enter("PostStatus"); err != nil {
