@@ -39,7 +39,9 @@ func (f *fastBackend) WaitInbox(context.Context, uint64) error { return nil }
 func (f *fastBackend) Item(context.Context, string) (bus.InboxItem, []byte, error) {
 	return f.items[0], f.pkg, nil
 }
-func (f *fastBackend) Take(context.Context, string, []string) (bus.InboxItem, error) { return f.items[0], nil }
+func (f *fastBackend) Take(context.Context, string, []string) (bus.InboxItem, error) {
+	return f.items[0], nil
+}
 func (f *fastBackend) PostStatus(context.Context, string, []string, string, string, string) (bus.OutboxEntry, error) {
 	return f.entry, nil
 }
