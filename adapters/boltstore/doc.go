@@ -1,7 +1,9 @@
 // Package boltstore keeps truc's durable state in one bbolt file: on the
-// axis the transparency log (and, in later steps, the ledger, the dedup
-// table, the package store and the directory); on an edge the outbox,
-// inbox and statuses. It is the only package that imports bbolt.
+// axis the ledger (dedup table, per-route delivery state, package store,
+// due index), the transparency log and the directory change log (Store.Ledger,
+// Store.Log, Store.DirectoryLog); on an edge the outbox with its timelines,
+// the inbox and the directory copy (Store.Edge, Store.DirectoryLog). It is
+// the only package that imports bbolt.
 //
 // # What it guarantees
 //
@@ -37,6 +39,10 @@
 //	log.leaves        leaf index → leaf bytes
 //	log.hashes        tlog stored-hash index (tlog.StoredHashIndex) → 32-byte hash
 //	log.checkpoints   tree size → uint64 BE Unix nanoseconds signed at || signed note
+//	dir.changes       directory version → change record (JSON)
+//	ledger.*          the axis ledger: entries by SHA-256, indexes by root key,
+//	                  packages and their record times, the due index (see ledger.go)
+//	edge.*            the edge outbox, inbox and timelines (see edge.go)
 //
 // Every checkpoint ever signed is kept: auditors need consistency proofs
 // from the old checkpoints they hold.
