@@ -659,7 +659,13 @@ func (a *Axis) handleNotice(ctx context.Context, d Delivery) error {
 		return fmt.Errorf("recording notice %s against %s: %w", m.ID, orig.MessageID, err)
 	}
 	a.log.Warn("axis: rejection notice", "msg_id", orig.MessageID, "edge", n.Edge, "reason", n.Reason)
-	return a.deliver(ctx, stored, m.Package, false)
+	if err := a.deliver(ctx, stored, m.Package, false); err != nil {
+		return err
+	}
+	// The refusing edge gets the receipt of its notice, as a replay of the
+	// notice would give it.
+	a.queueReceipt(stored, stored.Leaf, EventRejectionNotice)
+	return nil
 }
 
 // queueReceipt asks for a receipt for leaf to be sent to e's sender edge
