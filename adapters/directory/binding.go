@@ -3,6 +3,7 @@ package directory
 import (
 	"fmt"
 	"regexp"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -41,9 +42,41 @@ func compileBinding(b Binding, where string) (*bindingEntry, *Error) {
 	}
 	compiled, err := signing.ParseBindings(data)
 	if err != nil {
-		return nil, fieldErr(where, "%s", singleEntryPrefix.ReplaceAllString(err.Error(), ""))
+		msg := singleEntryPrefix.ReplaceAllString(err.Error(), "")
+		if m := bindingField.FindStringSubmatch(msg); m != nil {
+			return nil, fieldErr(where+"."+strings.ReplaceAll(m[1], ": ", "."), "%s", m[2])
+		}
+		return nil, fieldErr(where, "%s", msg)
 	}
 	return &bindingEntry{Binding: cloneBinding(b), compiled: compiled}, nil
+}
+
+// bindingField matches the field ParseBindings names at the start of its
+// message once singleEntryPrefix is removed ("subjects[0]: cn: must not be
+// empty").
+var bindingField = regexp.MustCompile(`^((?:certificates|subjects|not_after|name)(?:\[\d+\])?(?:: (?:issuer_sha256|cn|ou|o|l|st|c|serial_number|email))?): (.+)$`)
+
+// compileAll compiles every binding with one signing.ParseBindings call,
+// and returns nil when there are none or when any of them is refused
+// (compileBinding then finds which).
+func compileAll(bs []Binding) *signing.Bindings {
+	if len(bs) == 0 {
+		return nil
+	}
+	for _, b := range bs {
+		if !isOrganID(b.OrganID) {
+			return nil
+		}
+	}
+	data, err := yaml.Marshal(bindingsDoc{Version: 1, Bindings: bs})
+	if err != nil {
+		return nil
+	}
+	compiled, err := signing.ParseBindings(data)
+	if err != nil || compiled.Len() != len(bs) {
+		return nil
+	}
+	return compiled
 }
 
 // singleEntryPrefix is what ParseBindings puts before the problem in a

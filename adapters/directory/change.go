@@ -13,6 +13,7 @@ import (
 	"slices"
 
 	"truc.vn/truc/bus"
+	"truc.vn/truc/signing"
 )
 
 // Op is what a Change does. Wire values: they never change; new ones may
@@ -68,10 +69,15 @@ type VersionedChange struct {
 // empty result means there are none. Both are safe for concurrent use.
 type ChangeLog interface {
 	Append(ctx context.Context, version int64, change []byte) error
-	Since(ctx context.Context, version int64, limit int) ([]struct {
-		Version int64
-		Change  []byte
-	}, error)
+	Since(ctx context.Context, version int64, limit int) ([]LogEntry, error)
+}
+
+// LogEntry is one record of a ChangeLog: the version and the bytes the
+// directory appended at it. It is an alias, so an implementation may
+// spell the struct out.
+type LogEntry = struct {
+	Version int64
+	Change  []byte
 }
 
 // maxRecordBytes bounds one decoded change log record or change: a full
@@ -334,7 +340,8 @@ func (d *Directory) Apply(ctx context.Context, changes ...Change) (int64, error)
 // and before they are recorded: the axis creates the inbox topic of a new
 // edge there. If before fails, nothing changes and its error is returned.
 // No other change can come in between: before runs with the directory's
-// writer lock held, so keep it short.
+// writer lock held, so keep it short, and it must not change the
+// directory itself (that would deadlock).
 func (d *Directory) ApplyWith(ctx context.Context, before func(ctx context.Context) error, changes ...Change) (int64, error) {
 	d.writeMu.Lock()
 	defer d.writeMu.Unlock()
@@ -395,14 +402,19 @@ func (d *Directory) Reset(ctx context.Context, snap Snapshot) error {
 	if cur := d.Version(); snap.Version <= cur {
 		return fmt.Errorf("resetting to version %d from version %d: %w", snap.Version, cur, ErrVersion)
 	}
-	return d.reset(ctx, snap, "", true)
+	return d.reset(ctx, snap, "", true, nil)
 }
 
 // reset installs snap. The caller holds writeMu.
-func (d *Directory) reset(ctx context.Context, snap Snapshot, seedSHA256 string, persist bool) error {
-	st, err := buildState(snap, "snapshot", nil, d.cfg.Topics)
-	if err != nil {
-		return err
+// When built is not nil it is snap already checked (a parsed File's), and
+// a copy of it is installed.
+func (d *Directory) reset(ctx context.Context, snap Snapshot, seedSHA256 string, persist bool, built *state) error {
+	st := built.clone()
+	if st == nil {
+		var err error
+		if st, err = buildState(snap, "snapshot", nil, d.cfg.Topics, nil); err != nil {
+			return err
+		}
 	}
 	if persist {
 		norm := st.snapshot(snap.Version)
@@ -436,11 +448,14 @@ func (d *Directory) persist(ctx context.Context, version int64, r record) error 
 	return nil
 }
 
-// remember adds vc to the history, dropping the oldest versions past
-// Config.HistoryLimit. The caller holds mu's write lock.
+// remember adds vc to the history. Once it holds a quarter more than
+// Config.HistoryLimit versions, the oldest are dropped down to the limit,
+// so that the copy is paid once per HistoryLimit/4 changes. The caller
+// holds mu's write lock.
 func (d *Directory) remember(vc VersionedChange) {
 	d.history = append(d.history, vc)
-	if over := len(d.history) - d.cfg.HistoryLimit; over > 0 {
+	if len(d.history) > d.cfg.HistoryLimit+d.cfg.HistoryLimit/4 {
+		over := len(d.history) - d.cfg.HistoryLimit
 		d.base = d.history[over-1].Version
 		d.history = slices.Delete(d.history, 0, over)
 	}
@@ -536,7 +551,7 @@ func Open(ctx context.Context, cfg Config, clog ChangeLog, seed *File) (*Directo
 	case res.Records == 0 && seed != nil:
 		snap := seed.Snapshot
 		snap.Version = 1
-		if err := d.reset(ctx, snap, hex.EncodeToString(seed.SHA256[:]), true); err != nil {
+		if err := d.reset(ctx, snap, hex.EncodeToString(seed.SHA256[:]), true, seed.st); err != nil {
 			return nil, res, fmt.Errorf("seeding from the directory file: %w", err)
 		}
 		res.Seeded = true
@@ -565,7 +580,7 @@ func (d *Directory) replay(ctx context.Context, version int64, data []byte) erro
 				return fieldErr("record.seed_sha256", "want 64 hex digits")
 			}
 		}
-		return d.reset(ctx, *r.Snapshot, r.SeedSHA256, false)
+		return d.reset(ctx, *r.Snapshot, r.SeedSHA256, false, nil)
 	}
 	if cur := d.Version(); version != cur+1 {
 		return fmt.Errorf("changes at version %d after version %d: %w", version, cur, ErrVersion)
@@ -585,7 +600,14 @@ func (d *Directory) replay(ctx context.Context, version int64, data []byte) erro
 // buildState checks a whole directory and returns its state. where
 // prefixes field names ("snapshot" or "" for a file); lineOf, when not
 // nil, gives the line of a field for errors.
-func buildState(snap Snapshot, where string, lineOf func(field string) int, topics bus.Topics) (*state, error) {
+//
+// The bindings are compiled by one signing.ParseBindings call over all of
+// them (compileAll, unless shared is that result already), and every
+// entry shares the result: a lookup by
+// OrganId in it finds that entry, and a later put-binding gives the
+// replaced entry its own. Only when that fails are the entries compiled
+// one by one, to name the one at fault.
+func buildState(snap Snapshot, where string, lineOf func(field string) int, topics bus.Topics, shared *signing.Bindings) (*state, error) {
 	pre := where
 	if pre != "" {
 		pre += "."
@@ -642,11 +664,17 @@ func buildState(snap Snapshot, where string, lineOf func(field string) int, topi
 			return nil, fail(fieldErr(f, "parent %s makes a loop: it is below %s", a.Parent, a.OrganID))
 		}
 	}
+	if shared == nil || shared.Len() != len(snap.Bindings) {
+		shared = compileAll(snap.Bindings)
+	}
 	for i, b := range snap.Bindings {
 		f := fmt.Sprintf("%sbindings[%d]", pre, i)
-		ent, err := compileBinding(b, f)
-		if err != nil {
-			return nil, fail(err)
+		ent := &bindingEntry{Binding: cloneBinding(b), compiled: shared}
+		if shared == nil {
+			var err *Error
+			if ent, err = compileBinding(b, f); err != nil {
+				return nil, fail(err)
+			}
 		}
 		if _, dup := st.bindings[ent.OrganID]; dup {
 			return nil, fail(fieldErr(f+".organ_id", "%s is bound twice: merge the two entries", ent.OrganID))

@@ -45,17 +45,17 @@ func TestApplyRefuses(t *testing.T) {
 			{Op: OpPutEdge, Edge: &Edge{ID: "hn2", InboxTopic: "truc.inbox.hn", Certificates: [][]byte{w.seals["hanoi"].Raw}}},
 		}, "changes[0].edge.inbox_topic", "also given to edge hn2"},
 		{"binding of an unknown agency", []Change{{Op: OpPutBinding, Binding: &Binding{OrganID: "000.00.00.H29", Certificates: []string{fp}}}}, "changes[0].binding.organ_id", "unknown agency"},
-		{"binding with a bad fingerprint", []Change{{Op: OpPutBinding, Binding: &Binding{OrganID: "000.00.00.G22", Certificates: []string{"12:34"}}}}, "changes[0].binding", "certificates[0]: want a SHA-256 fingerprint of 64 hex digits, got 4 digits"},
-		{"binding with a bare subject", []Change{{Op: OpPutBinding, Binding: &Binding{OrganID: "000.00.00.G22", Subjects: []SubjectRule{{IssuerSHA256: fp}}}}}, "changes[0].binding", "subjects[0]: cn: must not be empty"},
+		{"binding with a bad fingerprint", []Change{{Op: OpPutBinding, Binding: &Binding{OrganID: "000.00.00.G22", Certificates: []string{"12:34"}}}}, "changes[0].binding.certificates[0]", "want a SHA-256 fingerprint of 64 hex digits, got 4 digits"},
+		{"binding with a bare subject", []Change{{Op: OpPutBinding, Binding: &Binding{OrganID: "000.00.00.G22", Subjects: []SubjectRule{{IssuerSHA256: fp}}}}}, "changes[0].binding.subjects[0].cn", "must not be empty"},
 		{"binding with nothing", []Change{{Op: OpPutBinding, Binding: &Binding{OrganID: "000.00.00.G22"}}}, "changes[0].binding", "at least one entry under certificates or subjects"},
-		{"binding with a bad date", []Change{{Op: OpPutBinding, Binding: &Binding{OrganID: "000.00.00.G22", Certificates: []string{fp}, NotAfter: "31/12/2030"}}}, "changes[0].binding", "not_after"},
+		{"binding with a bad date", []Change{{Op: OpPutBinding, Binding: &Binding{OrganID: "000.00.00.G22", Certificates: []string{fp}, NotAfter: "31/12/2030"}}}, "changes[0].binding.not_after", "is neither a date"},
 		{"removing a binding that is not there", []Change{{Op: OpRemoveBinding, OrganID: "000.00.00.G12"}}, "changes[0].organ_id", "no binding for 000.00.00.G12"},
 		{"removing a binding twice", []Change{{Op: OpRemoveBinding, OrganID: "000.00.00.G22"}, {Op: OpRemoveBinding, OrganID: "000.00.00.G22"}}, "changes[1].organ_id", "no binding"},
 		{"a good batch with one bad change", []Change{
 			{Op: OpPutEdge, Edge: edgeOf(w, "hanoi")},
 			{Op: OpPutAgency, Agency: agency("000.00.00.H29", "UBND thành phố Hà Nội", "hanoi", "")},
 			{Op: OpPutBinding, Binding: &Binding{OrganID: "000.00.00.H29", Certificates: []string{"zz"}}},
-		}, "changes[2].binding", "fingerprint"},
+		}, "changes[2].binding.certificates[0]", "fingerprint"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,9 +25,9 @@ type Config struct {
 	// Topics gives the inbox topic of an edge that names none (zero value:
 	// the "truc" prefix). Use the same prefix as the transport.
 	Topics bus.Topics `yaml:"-"`
-	// HistoryLimit is how many versions the directory keeps in memory to
-	// answer Since; a client further behind gets a snapshot. Default
-	// DefaultHistoryLimit.
+	// HistoryLimit is how many versions the directory keeps at least in
+	// memory to answer Since (up to a quarter more between trims); a
+	// client further behind gets a snapshot. Default DefaultHistoryLimit.
 	HistoryLimit int `yaml:"history_limit"`
 	// Logger receives one record per change (version and counts only).
 	// nil discards.

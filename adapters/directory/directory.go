@@ -157,6 +157,15 @@ type bindingEntry struct {
 	compiled *signing.Bindings
 }
 
+// clone returns a copy of s that can change independently (the entries
+// themselves are never modified); nil for nil.
+func (s *state) clone() *state {
+	if s == nil {
+		return nil
+	}
+	return &state{agencies: maps.Clone(s.agencies), edges: maps.Clone(s.edges), bindings: maps.Clone(s.bindings)}
+}
+
 func newState() *state {
 	return &state{agencies: map[string]bus.Agency{}, edges: map[string]*edgeEntry{}, bindings: map[string]*bindingEntry{}}
 }

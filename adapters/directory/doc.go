@@ -64,9 +64,8 @@
 // The directory keeps the last Config.HistoryLimit versions in memory.
 // Edges poll the axis's sync API (SyncHandler, GET /v1/directory?since=V)
 // with a Syncer: the answer is the versions after V, applied with
-// Replicate (which refuses a gap), or, when V is older than the history
-// kept (or 0 on an axis seeded from a file), a full snapshot applied with
-// Reset. An edge's copy can have its own ChangeLog (its directory cache),
+// Replicate (which refuses a gap), or, when V is 0 or older than the
+// history kept, a full snapshot applied with Reset. An edge's copy can have its own ChangeLog (its directory cache),
 // opened with Open and no seed. The sync API also serves the CRLs the axis
 // holds, which edges without internet access need.
 //
@@ -92,4 +91,8 @@
 //     the axis's TLS listener.
 //   - Certificates of edges are parsed, not validated: expiry and chain are
 //     checked where a signature made with them is verified.
+//   - The sync format is strict both ways: an edge refuses an answer with
+//     a member or an op it does not know rather than apply part of it. A
+//     release that extends Change or Snapshot must reach the edges before
+//     the axis uses the extension.
 package directory

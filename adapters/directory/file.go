@@ -33,6 +33,8 @@ type File struct {
 	// SHA256 is the SHA-256 of the file's bytes, recorded with the seed so
 	// that a restarted axis can tell whether the file changed since.
 	SHA256 [32]byte
+
+	st *state // Snapshot, checked and compiled; nil in a File made by hand
 }
 
 // FileOptions are what ParseFile needs besides the bytes.
@@ -100,7 +102,7 @@ func Load(path string, cfg Config) (*Directory, error) {
 	snap.Version = 1
 	d.writeMu.Lock()
 	defer d.writeMu.Unlock()
-	if err := d.reset(context.Background(), snap, fmt.Sprintf("%x", f.SHA256), false); err != nil {
+	if err := d.reset(context.Background(), snap, fmt.Sprintf("%x", f.SHA256), false, f.st); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -189,16 +191,16 @@ func (p *fileParser) file(doc *yaml.Node) (*File, error) {
 		}
 		f.Snapshot.Edges = append(f.Snapshot.Edges, e)
 	}
+	var compiled *signing.Bindings
 	if n, ok := top["bindings"]; ok {
-		if f.Snapshot.Bindings, err = p.bindings(root, n); err != nil {
+		if f.Snapshot.Bindings, compiled, err = p.bindings(n); err != nil {
 			return nil, err
 		}
 	}
-	st, err := buildState(f.Snapshot, "", p.lineOf, p.opts.Topics)
-	if err != nil {
+	if f.st, err = buildState(f.Snapshot, "", p.lineOf, p.opts.Topics, compiled); err != nil {
 		return nil, err
 	}
-	f.Snapshot = st.snapshot(0)
+	f.Snapshot = f.st.snapshot(0)
 	return f, nil
 }
 
@@ -415,26 +417,27 @@ func certificatesPEM(data []byte) ([][]byte, error) {
 }
 
 // bindings checks the bindings section with signing.ParseBindings (see
-// checkBindings) and returns its entries.
-func (p *fileParser) bindings(root, list *yaml.Node) ([]Binding, error) {
+// checkBindings) and returns its entries and their compiled form.
+func (p *fileParser) bindings(list *yaml.Node) ([]Binding, *signing.Bindings, error) {
 	if list.Kind != yaml.SequenceNode {
-		return nil, nodeErr(list, "bindings", "must be a list (it may be empty: bindings: [])")
+		return nil, nil, nodeErr(list, "bindings", "must be a list (it may be empty: bindings: [])")
 	}
-	if err := checkBindings(list); err != nil {
-		return nil, err
+	compiled, err := checkBindings(list)
+	if err != nil {
+		return nil, nil, err
 	}
 	out := make([]Binding, len(list.Content))
 	for i, n := range list.Content {
 		where := fmt.Sprintf("bindings[%d]", i)
 		p.lines[where] = n.Line
 		if err := n.Decode(&out[i]); err != nil { // shape already checked by ParseBindings
-			return nil, nodeErr(n, where, "%v", err)
+			return nil, nil, nodeErr(n, where, "%v", err)
 		}
 		for j := 0; j+1 < len(n.Content); j += 2 {
 			p.lines[where+"."+n.Content[j].Value] = n.Content[j+1].Line
 		}
 	}
-	return out, nil
+	return out, compiled, nil
 }
 
 // checkBindings hands the bindings section to signing.ParseBindings, the
@@ -442,7 +445,7 @@ func (p *fileParser) bindings(root, list *yaml.Node) ([]Binding, error) {
 // section plus "version: 1"). That file is generated, so the line in an
 // error is translated back to the directory file's line by walking the
 // generated tree and the original one side by side.
-func checkBindings(list *yaml.Node) error {
+func checkBindings(list *yaml.Node) (*signing.Bindings, error) {
 	str := func(tag, v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: v} }
 	doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{
 		Kind:    yaml.MappingNode,
@@ -450,16 +453,16 @@ func checkBindings(list *yaml.Node) error {
 	}}}
 	data, err := yaml.Marshal(doc)
 	if err != nil {
-		return nodeErr(list, "bindings", "cannot re-encode the section: %v", err)
+		return nil, nodeErr(list, "bindings", "cannot re-encode the section: %v", err)
 	}
-	_, perr := signing.ParseBindings(data)
+	compiled, perr := signing.ParseBindings(data)
 	if perr == nil {
-		return nil
+		return compiled, nil
 	}
 	msg := perr.Error()
 	m := bindingsLine.FindStringSubmatch(msg)
 	if m == nil {
-		return nodeErr(list, "", "%s", msg)
+		return nil, nodeErr(list, "", "%s", msg)
 	}
 	genLine, _ := strconv.Atoi(m[1])
 	var gen yaml.Node
@@ -478,7 +481,7 @@ func checkBindings(list *yaml.Node) error {
 		}
 		return s
 	})
-	return &Error{Line: line, Msg: rest}
+	return nil, &Error{Line: line, Msg: rest}
 }
 
 // anyLine matches a line number inside a ParseBindings message ("already

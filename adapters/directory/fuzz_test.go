@@ -25,7 +25,7 @@ func FuzzParseFile(f *testing.F) {
 			}
 			return
 		}
-		st, err := buildState(file.Snapshot, "snapshot", nil, bus.Topics{})
+		st, err := buildState(file.Snapshot, "snapshot", nil, bus.Topics{}, nil)
 		if err != nil {
 			t.Fatalf("a parsed file does not pass its own checks again: %v", err)
 		}

@@ -24,10 +24,7 @@ type memLog struct {
 	failErr error
 }
 
-type logRecord = struct {
-	Version int64
-	Change  []byte
-}
+type logRecord = LogEntry
 
 func (l *memLog) Append(ctx context.Context, version int64, change []byte) error {
 	l.mu.Lock()

@@ -1,7 +1,6 @@
 package directory
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -290,8 +289,14 @@ func (h *AdminHandler) onboard(w http.ResponseWriter, r *http.Request) {
 		seals = append(seals, fmt.Sprintf("%x", sha256.Sum256(c)))
 	}
 	agencies := make([]bus.Agency, len(req.Agencies))
+	seen := map[string]int{}
 	for i, ar := range req.Agencies {
 		where := fmt.Sprintf("agencies[%d]", i)
+		if j, dup := seen[ar.OrganID]; dup {
+			writeProblem(w, http.StatusUnprocessableEntity, ReasonInvalid, where+".organ_id", "%q is also agencies[%d]", clip(ar.OrganID), j)
+			return
+		}
+		seen[ar.OrganID] = i
 		if ar.Edge != "" && ar.Edge != e.ID {
 			writeProblem(w, http.StatusUnprocessableEntity, ReasonInvalid, where+".edge", "an onboarded agency is served by the onboarded edge %q; leave edge out", clip(e.ID))
 			return
@@ -445,117 +450,4 @@ func (d *Directory) edgeAt(id string) (Edge, bool) {
 		return Edge{}, false
 	}
 	return cloneEdge(e.Edge), true
-}
-
-// SyncResponse is the answer to GET /v1/directory: either the versions
-// after the one asked for (Full false), or, when the axis no longer holds
-// them all or the client is ahead of it, the whole directory (Full true,
-// Reason says why).
-type SyncResponse struct {
-	// Version is the axis's version when it answered.
-	Version int64 `json:"version"`
-	Full    bool  `json:"full"`
-	// Reason is "behind" (the client is older than the history the axis
-	// keeps) or "ahead" (the client claims a version the axis does not
-	// have: the axis directory was reset) when Full.
-	Reason   string            `json:"reason,omitempty"`
-	Changes  []VersionedChange `json:"changes,omitempty"`
-	Snapshot *Snapshot         `json:"snapshot,omitempty"`
-}
-
-// Sync reasons. Wire values.
-const (
-	SyncBehind = "behind"
-	SyncAhead  = "ahead"
-)
-
-// syncSince answers a sync request in one consistent read.
-func (d *Directory) syncSince(since int64, limit int) SyncResponse {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	if since > d.version || since < d.base {
-		snap := d.st.snapshot(d.version)
-		reason := SyncBehind
-		if since > d.version {
-			reason = SyncAhead
-		}
-		return SyncResponse{Version: d.version, Full: true, Reason: reason, Snapshot: &snap}
-	}
-	from := int(since - d.base)
-	to := min(len(d.history), from+limit)
-	return SyncResponse{Version: d.version, Changes: slices.Clone(d.history[from:to])}
-}
-
-// SyncHandler serves the API edges sync from, on the axis:
-//
-//	GET /v1/directory?since=V&limit=N   a SyncResponse
-//	GET /v1/crls                        the CRLs the axis holds: a JSON array of base64 DER
-//
-// Every request needs a bearer token from SyncConfig.TokensSHA256.
-type SyncHandler struct {
-	dir    *Directory
-	cfg    SyncConfig
-	tokens tokenSet
-	mux    *http.ServeMux
-}
-
-// NewSyncHandler returns the sync API over dir.
-func NewSyncHandler(dir *Directory, cfg SyncConfig) (*SyncHandler, error) {
-	if dir == nil {
-		return nil, errors.New("directory sync API: no directory")
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("directory sync API: %w", err)
-	}
-	if cfg.MaxLimit == 0 {
-		cfg.MaxLimit = DefaultSyncMaxLimit
-	}
-	tokens, _ := parseTokens("tokens_sha256", cfg.TokensSHA256)
-	h := &SyncHandler{dir: dir, cfg: cfg, tokens: tokens, mux: http.NewServeMux()}
-	h.mux.HandleFunc("GET /v1/directory", h.directory)
-	h.mux.HandleFunc("GET /v1/crls", h.crls)
-	h.mux.HandleFunc("/", noRoute(h.mux))
-	return h, nil
-}
-
-func (h *SyncHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !h.tokens.allows(r) {
-		writeProblem(w, http.StatusUnauthorized, ReasonUnauthenticated, "Authorization", "a valid sync bearer token is required")
-		return
-	}
-	h.mux.ServeHTTP(w, r)
-}
-
-func (h *SyncHandler) directory(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	since, limit := int64(0), min(DefaultSyncLimit, h.cfg.MaxLimit)
-	if s := q.Get("since"); s != "" || q.Has("since") {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || v < 0 {
-			writeProblem(w, http.StatusBadRequest, ReasonBadRequest, "since", "since must be a version: an integer ≥ 0")
-			return
-		}
-		since = v
-	}
-	if s := q.Get("limit"); s != "" || q.Has("limit") {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 1 || v > h.cfg.MaxLimit {
-			writeProblem(w, http.StatusBadRequest, ReasonBadRequest, "limit", "limit must be an integer in 1..%d", h.cfg.MaxLimit)
-			return
-		}
-		limit = v
-	}
-	writeJSON(w, http.StatusOK, h.dir.syncSince(since, limit))
-}
-
-func (h *SyncHandler) crls(w http.ResponseWriter, r *http.Request) {
-	crls := [][]byte{}
-	if h.cfg.CRLs != nil {
-		for _, c := range h.cfg.CRLs() {
-			if len(c) > 0 {
-				crls = append(crls, bytes.Clone(c))
-			}
-		}
-	}
-	writeJSON(w, http.StatusOK, crls)
 }

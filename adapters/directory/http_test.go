@@ -162,7 +162,7 @@ func TestAdminAPI(t *testing.T) {
 		{"agency with a number for a name", "PUT", "/admin/v1/agencies/000.00.00.H30", `{"name":5,"edge":"hanoi"}`, 400, ReasonBadRequest, "name", 5},
 		{"edge with a bad certificate", "PUT", "/admin/v1/edges/hanoi2", `{"certificates":["AAAA"]}`, 422, ReasonInvalid, "certificates[0]", 5},
 		{"edge with bad base64", "PUT", "/admin/v1/edges/hanoi2", `{"certificates":["!"]}`, 400, ReasonBadRequest, "", 5},
-		{"binding with a bad fingerprint", "PUT", "/admin/v1/bindings/000.00.00.H29", `{"certificates":["abc"]}`, 422, ReasonInvalid, "", 5},
+		{"binding with a bad fingerprint", "PUT", "/admin/v1/bindings/000.00.00.H29", `{"certificates":["abc"]}`, 422, ReasonInvalid, "certificates[0]", 5},
 		{"not JSON", "PUT", "/admin/v1/edges/hanoi", `certificates`, 400, ReasonBadRequest, "", 5},
 		{"wrong method", "POST", "/admin/v1/edges/hanoi", `{}`, 405, ReasonBadRequest, "", 5},
 	}
@@ -213,10 +213,8 @@ func TestAdminAPI(t *testing.T) {
 }
 
 func onboardBody(w *world, edge string, agencies ...string) string {
-	var as []string
-	as = append(as, agencies...)
 	return fmt.Sprintf(`{"edge":{"id":%q,"certificates":[%q]},"agencies":[%s]}`,
-		edge, base64.StdEncoding.EncodeToString(w.seals[edge].Raw), strings.Join(as, ","))
+		edge, base64.StdEncoding.EncodeToString(w.seals[edge].Raw), strings.Join(agencies, ","))
 }
 
 func TestOnboard(t *testing.T) {
@@ -261,6 +259,8 @@ func TestOnboard(t *testing.T) {
 		}
 		rec = do(t, h, "POST", "/admin/v1/onboard", adminToken, onboardBody(w, "hanoi", `{"organ_id":"000.00.00.H29","name":"X","edge":"vpcp"}`))
 		wantProblem(t, rec, http.StatusUnprocessableEntity, ReasonInvalid, "agencies[0].edge")
+		rec = do(t, h, "POST", "/admin/v1/onboard", adminToken, onboardBody(w, "hanoi", hanoi[1], hanoi[0], hanoi[1]))
+		wantProblem(t, rec, http.StatusUnprocessableEntity, ReasonInvalid, "agencies[2].organ_id")
 		rec = do(t, h, "POST", "/admin/v1/onboard", adminToken, onboardBody(w, "hanoi"))
 		wantProblem(t, rec, http.StatusUnprocessableEntity, ReasonInvalid, "agencies")
 		rec = do(t, h, "POST", "/admin/v1/onboard", adminToken, `{"edge":{"id":"hanoi","certificates":[]},"agencies":[`+hanoi[1]+`]}`)
@@ -350,6 +350,20 @@ func TestSyncHandlerParameters(t *testing.T) {
 		wantProblem(t, rec, http.StatusBadRequest, ReasonBadRequest, tt.field)
 	}
 	wantProblem(t, do(t, h, "GET", "/v1/directory", adminToken, ""), http.StatusUnauthorized, ReasonUnauthenticated, "Authorization")
+	for _, tt := range []struct {
+		query  string
+		full   bool
+		reason string
+	}{{"", true, SyncInitial}, {"since=0", true, SyncInitial}, {"since=1", false, ""}, {"since=2", true, SyncAhead}} {
+		var resp SyncResponse
+		rec := do(t, h, "GET", "/v1/directory?"+tt.query, syncToken, "")
+		if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil || rec.Code != 200 {
+			t.Fatalf("GET ?%s: %d %s", tt.query, rec.Code, rec.Body)
+		}
+		if resp.Version != 1 || resp.Full != tt.full || resp.Reason != tt.reason || (resp.Snapshot != nil) != tt.full || len(resp.Changes) != 0 {
+			t.Errorf("GET ?%s = %+v", tt.query, resp)
+		}
+	}
 	rec := do(t, h, "GET", "/v1/crls", syncToken, "")
 	if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != "[]" {
 		t.Errorf("CRLs without a source: %d %s", rec.Code, rec.Body)

@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,10 +11,129 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// SyncResponse is the answer to GET /v1/directory: either the versions
+// after the one asked for (Full false), or the whole directory (Full true,
+// Reason says why) when the client has nothing yet, is older than the
+// history the axis keeps, or is ahead of the axis.
+type SyncResponse struct {
+	// Version is the axis's version when it answered.
+	Version int64 `json:"version"`
+	Full    bool  `json:"full"`
+	// Reason says why the answer is Full: SyncInitial, SyncBehind or
+	// SyncAhead.
+	Reason   string            `json:"reason,omitempty"`
+	Changes  []VersionedChange `json:"changes,omitempty"`
+	Snapshot *Snapshot         `json:"snapshot,omitempty"`
+}
+
+// Why a sync answer is a full snapshot. Wire values: they never change.
+const (
+	SyncInitial = "initial" // the client has nothing (since=0)
+	SyncBehind  = "behind"  // the client is older than the history the axis keeps
+	SyncAhead   = "ahead"   // the client claims a version the axis does not have: the axis directory was reset
+)
+
+// syncSince answers a sync request in one consistent read.
+func (d *Directory) syncSince(since int64, limit int) SyncResponse {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	reason := ""
+	switch {
+	case since > d.version:
+		reason = SyncAhead
+	case since == 0 && d.version > 0:
+		reason = SyncInitial
+	case since < d.base:
+		reason = SyncBehind
+	}
+	if reason != "" {
+		snap := d.st.snapshot(d.version)
+		return SyncResponse{Version: d.version, Full: true, Reason: reason, Snapshot: &snap}
+	}
+	from := int(since - d.base)
+	to := min(len(d.history), from+limit)
+	return SyncResponse{Version: d.version, Changes: slices.Clone(d.history[from:to])}
+}
+
+// SyncHandler serves the API edges sync from, on the axis:
+//
+//	GET /v1/directory?since=V&limit=N   a SyncResponse
+//	GET /v1/crls                        the CRLs the axis holds: a JSON array of base64 DER
+//
+// Every request needs a bearer token from SyncConfig.TokensSHA256.
+type SyncHandler struct {
+	dir    *Directory
+	cfg    SyncConfig
+	tokens tokenSet
+	mux    *http.ServeMux
+}
+
+// NewSyncHandler returns the sync API over dir.
+func NewSyncHandler(dir *Directory, cfg SyncConfig) (*SyncHandler, error) {
+	if dir == nil {
+		return nil, errors.New("directory sync API: no directory")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("directory sync API: %w", err)
+	}
+	if cfg.MaxLimit == 0 {
+		cfg.MaxLimit = DefaultSyncMaxLimit
+	}
+	tokens, _ := parseTokens("tokens_sha256", cfg.TokensSHA256)
+	h := &SyncHandler{dir: dir, cfg: cfg, tokens: tokens, mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /v1/directory", h.directory)
+	h.mux.HandleFunc("GET /v1/crls", h.crls)
+	h.mux.HandleFunc("/", noRoute(h.mux))
+	return h, nil
+}
+
+func (h *SyncHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.tokens.allows(r) {
+		writeProblem(w, http.StatusUnauthorized, ReasonUnauthenticated, "Authorization", "a valid sync bearer token is required")
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *SyncHandler) directory(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	since, limit := int64(0), min(DefaultSyncLimit, h.cfg.MaxLimit)
+	if q.Has("since") {
+		v, err := strconv.ParseInt(q.Get("since"), 10, 64)
+		if err != nil || v < 0 {
+			writeProblem(w, http.StatusBadRequest, ReasonBadRequest, "since", "since must be a version: an integer ≥ 0")
+			return
+		}
+		since = v
+	}
+	if q.Has("limit") {
+		v, err := strconv.Atoi(q.Get("limit"))
+		if err != nil || v < 1 || v > h.cfg.MaxLimit {
+			writeProblem(w, http.StatusBadRequest, ReasonBadRequest, "limit", "limit must be an integer in 1..%d", h.cfg.MaxLimit)
+			return
+		}
+		limit = v
+	}
+	writeJSON(w, http.StatusOK, h.dir.syncSince(since, limit))
+}
+
+func (h *SyncHandler) crls(w http.ResponseWriter, r *http.Request) {
+	crls := [][]byte{}
+	if h.cfg.CRLs != nil {
+		for _, c := range h.cfg.CRLs() {
+			if len(c) > 0 {
+				crls = append(crls, bytes.Clone(c))
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, crls)
+}
 
 // Syncer defaults.
 const (
@@ -51,7 +171,7 @@ type Syncer struct {
 	// 5 min), with jitter (each wait is between half and all of it).
 	MinBackoff, MaxBackoff time.Duration
 	// Limit is how many versions to ask for per request (default: the
-	// axis's default).
+	// axis's default); at most the axis's SyncConfig.MaxLimit.
 	Limit int
 	// OnCRLs, when set, receives the CRLs the axis holds (DER) after each
 	// successful directory sync; an error fails the sync (and is retried).
