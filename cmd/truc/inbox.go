@@ -83,7 +83,7 @@ func runInbox(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var ef edgeFlags
 	ef.register(fs)
 	after := fs.Uint64("after", 0, "list items after sequence number `N` (the next printed by an earlier run)")
-	limit := fs.Int("limit", restapi.DefaultInboxLimit, "items per request, 1 to 1000")
+	limit := fs.Int("limit", restapi.DefaultInboxLimit, "`N` items per request, 1 to 1000")
 	var wait secondsFlag
 	fs.Var(&wait, "wait", "wait up to `S` seconds for an item when there is none")
 	follow := fs.Bool("follow", false, "keep listing new items until interrupted")

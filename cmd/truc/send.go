@@ -62,7 +62,7 @@ type edgeFlags struct {
 func (f *edgeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.edge, "edge", "", "the edge API's base `URL`, e.g. http://127.0.0.1:8080")
 	fs.StringVar(&f.tokenEnv, "token-env", "", "read the API token from environment variable `NAME`")
-	fs.StringVar(&f.tokenFile, "token-file", "", "read the API token from the first line of `file`")
+	fs.StringVar(&f.tokenFile, "token-file", "", "read the API token from the first line of `PATH`")
 }
 
 // client checks the flags and returns the API client; cmd names the

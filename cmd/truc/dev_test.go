@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"truc.vn/truc/adapters/restapi"
+	"truc.vn/truc/signing/demopki"
+)
+
+// TestDevWorldInProcess runs the whole exchange in this process (so that
+// -race sees the axis, the edges and the stores together): a letter goes
+// from one edge to another, is taken, and its 01 comes back; after a stop
+// and a restart on the same data directory everything is still there and
+// a second letter flows.
+func TestDevWorldInProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a broker, an axis and two edges")
+	}
+	dir := t.TempDir()
+	base := freeBasePort(t, 4)
+	m, err := devInit(dir, devOptions{Edges: 2, Agencies: 3, Host: "127.0.0.1", BasePort: base, KeyType: demopki.ECDSAP256, Prefix: "truc", FastTimes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeExampleLetter(dir, m); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	ctx := context.Background()
+
+	w, err := startDevWorld(ctx, dir, m, log, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender, recipient := clientFor(t, dir, m, 0), clientFor(t, dir, m, 1)
+	example, err := os.ReadFile(filepath.Join(dir, "examples", "letter.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := sendAndTake(t, ctx, sender, recipient, example, m.Edges[1].OrganID)
+	w.stop()
+	w.close()
+
+	// Resume: the sent letter, its timeline and the inbox survive.
+	w, err = startDevWorld(ctx, dir, m, log, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { w.stop(); w.close() }()
+	doc, err := sender.Document(ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(statusesBy(doc)[m.Edges[1].OrganID], "01") {
+		t.Fatalf("after a restart the timeline lost the 01: %+v", doc.Timeline)
+	}
+	second := letter(t, m.Edges[0].OrganID, []string{m.Edges[1].OrganID}, "2", nil, nil)
+	sendAndTake(t, ctx, sender, recipient, second, m.Edges[1].OrganID)
+	page, err := recipient.Inbox(ctx, restapi.InboxQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 2 {
+		t.Fatalf("the recipient's inbox has %d items after two letters, want 2: %+v", len(page.Items), page.Items)
+	}
+}
+
+func clientFor(t *testing.T, dir string, m *devManifest, i int) *restapi.Client {
+	t.Helper()
+	token, err := os.ReadFile(filepath.Join(dir, m.Edges[i].TokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := restapi.NewClient(m.Edges[i].URL, strings.TrimSpace(string(token)), &http.Client{Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// sendAndTake sends pkg through sender, waits for it at recipient, takes it
+// and waits for the 01 at the sender. It returns the message ID.
+func sendAndTake(t *testing.T, ctx context.Context, sender, recipient *restapi.Client, pkg []byte, to string) string {
+	t.Helper()
+	sub, err := sender.Submit(ctx, pkg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var item restapi.Item
+	eventually(t, 30*time.Second, "the letter at the recipient", func() (bool, string) {
+		page, err := recipient.Inbox(ctx, restapi.InboxQuery{Wait: time.Second})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, it := range page.Items {
+			if it.MessageID == sub.ID {
+				item = it
+				return true, ""
+			}
+		}
+		return false, "not there"
+	})
+	body, err := recipient.Item(ctx, item.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(body, []byte("Signature")) {
+		t.Error("the recipient got an unsigned package")
+	}
+	if _, err := recipient.Ack(ctx, item.ID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "01 at the sender", func() (bool, string) {
+		doc, err := sender.Document(ctx, sub.ID)
+		if err != nil {
+			return false, err.Error()
+		}
+		return slices.Contains(statusesBy(doc)[to], "01"), "no 01 yet"
+	})
+	return sub.ID
+}
