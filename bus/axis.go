@@ -710,9 +710,20 @@ func (a *Axis) sendReceipts(ctx context.Context) error {
 		return fmt.Errorf("signing a checkpoint: %w", err)
 	}
 	a.mu.Lock()
+	// A receipt waits while another one about the same package is not
+	// covered yet: the receipt that settles the sender's entry (accepted,
+	// rejected) must not leave before the delivery receipts queued ahead
+	// of it, or a crash in between loses those for good (the settled
+	// sender never resends, so no replay queues them again).
+	held := map[[32]byte]bool{}
+	for _, p := range a.pending {
+		if p.leaf >= cp.Size {
+			held[p.about] = true
+		}
+	}
 	var due, later []pendingReceipt
 	for _, p := range a.pending {
-		if p.leaf < cp.Size {
+		if p.leaf < cp.Size && !held[p.about] {
 			due = append(due, p)
 		} else {
 			later = append(later, p)
