@@ -27,6 +27,15 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the binary trucBinary built once the tests are done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtPath != "" {
+		os.RemoveAll(filepath.Dir(builtPath))
+	}
+	os.Exit(code)
+}
+
 // trucBinary builds cmd/truc once per test binary and returns its path.
 func trucBinary(t testing.TB) string {
 	t.Helper()
