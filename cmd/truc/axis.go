@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"crypto"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -320,6 +325,7 @@ func (n *axisNode) routes() (http.Handler, error) {
 		return nil, fmt.Errorf("directory.sync_tokens_sha256: %w", err)
 	}
 	mux.Handle("/admin/", admin)
+	mux.Handle("GET /admin/v1/letters", n.adminOnly(http.HandlerFunc(n.letter)))
 	mux.Handle("/v1/directory", sync)
 	mux.Handle("/v1/crls", sync)
 	mux.HandleFunc("GET /v1/log/checkpoint", func(w http.ResponseWriter, r *http.Request) {
@@ -458,4 +464,56 @@ func (d dirLog) Since(ctx context.Context, version int64, limit int) ([]struct {
 		out[i].Version, out[i].Change = r.Version, r.Change
 	}
 	return out, nil
+}
+
+// adminOnly lets through requests with an admin bearer token.
+func (n *axisNode) adminOnly(h http.Handler) http.Handler {
+	var hashes [][32]byte
+	for _, x := range n.cfg.Directory.AdminTokens {
+		var b [32]byte
+		if _, err := hex.Decode(b[:], []byte(x)); err == nil && len(x) == 64 {
+			hashes = append(hashes, b)
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(token))
+		allowed := 0
+		for _, h := range hashes {
+			allowed |= subtle.ConstantTimeCompare(sum[:], h[:])
+		}
+		if !ok || allowed == 0 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="truc-axis-admin"`)
+			http.Error(w, "an admin bearer token is required", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// letter answers GET /admin/v1/letters?key=ORGANID/DOCUMENTID: every
+// ledger entry of that root document and, per recipient, the delivery state
+// and the full status timeline.
+func (n *axisNode) letter(w http.ResponseWriter, r *http.Request) {
+	key := r.URL.Query().Get("key")
+	if _, _, err := bus.ParseRootKey(key); err != nil {
+		http.Error(w, "key: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	entries, err := n.store.Ledger().ByKey(r.Context(), key)
+	if err != nil {
+		n.log.Error("axis: reading the ledger", "key", key, "err", err)
+		http.Error(w, "the ledger cannot be read now", http.StatusServiceUnavailable)
+		return
+	}
+	if len(entries) == 0 {
+		http.Error(w, "no letter with that key", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(struct {
+		Key        string               `json:"key"`
+		Entries    []bus.Entry          `json:"entries"`
+		Recipients []bus.RecipientState `json:"recipients"`
+	}{key, entries, bus.Timeline(entries)})
 }

@@ -3,14 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"truc.vn/truc/bus"
+	"truc.vn/truc/edoc"
 
 	"truc.vn/truc/adapters/restapi"
 	"truc.vn/truc/signing/demopki"
@@ -47,6 +52,7 @@ func TestDevWorldInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := sendAndTake(t, ctx, sender, recipient, example, m.Edges[1].OrganID)
+	checkAxisLetter(t, dir, m, example, m.Edges[1].OrganID)
 	w.stop()
 	w.close()
 
@@ -127,4 +133,53 @@ func sendAndTake(t *testing.T, ctx context.Context, sender, recipient *restapi.C
 		return slices.Contains(statusesBy(doc)[to], "01"), "no 01 yet"
 	})
 	return sub.ID
+}
+
+// checkAxisLetter reads the axis's ledger view of a letter through the admin
+// API and checks that recipient's route is acked and its latest status 01.
+func checkAxisLetter(t *testing.T, dir string, m *devManifest, pkg []byte, recipient string) {
+	t.Helper()
+	p, err := edoc.Parse(pkg, edoc.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := bus.RootKey(p.RootDocument())
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := os.ReadFile(filepath.Join(dir, m.Axis.TokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(token string) *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, m.Axis.URL+"/admin/v1/letters?key="+url.QueryEscape(key), nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if resp := get("wrong"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a wrong admin token: %s, want 401", resp.Status)
+	}
+	var body struct {
+		Recipients []bus.RecipientState `json:"recipients"`
+	}
+	eventually(t, 10*time.Second, "the ack in the axis ledger", func() (bool, string) {
+		resp := get(strings.TrimSpace(string(token)))
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return false, resp.Status
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			return false, err.Error()
+		}
+		for _, r := range body.Recipients {
+			if r.OrganID == recipient {
+				return r.Route == bus.RouteAcked && r.Status == "01", fmt.Sprintf("%+v", r)
+			}
+		}
+		return false, "recipient not listed"
+	})
 }
