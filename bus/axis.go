@@ -41,6 +41,9 @@ const (
 	DefaultCheckpointEvery = time.Second
 	DefaultRetention       = 30 * 24 * time.Hour
 	DefaultAxisGroup       = "truc-axis"
+	// MaxRedeliveryBackoff bounds the pause between two redeliveries of a
+	// package to an edge that does not acknowledge it.
+	MaxRedeliveryBackoff = time.Hour
 )
 
 // AxisConfig configures an Axis. Zero fields take the defaults above.
@@ -54,7 +57,8 @@ type AxisConfig struct {
 	// MaxPackageBytes is the largest package accepted.
 	MaxPackageBytes int
 	// RedeliverAfter is how long a delivered package may stay
-	// unacknowledged before the axis publishes it to the edge again.
+	// unacknowledged before the axis publishes it to the edge again; the
+	// pause doubles with each redelivery, up to MaxRedeliveryBackoff.
 	RedeliverAfter time.Duration
 	// RedeliverScan is how often the axis looks for such packages.
 	RedeliverScan time.Duration
@@ -823,6 +827,9 @@ func (a *Axis) Redeliver(ctx context.Context) error {
 		if route.State == RoutePending && now.Sub(rd.Entry.At) < a.cfg.RedeliverScan*2 {
 			continue // its handler is probably publishing it right now
 		}
+		if route.State == RouteDelivered && now.Before(route.SentAt.Add(a.redeliveryBackoff(route.Attempts))) {
+			continue // an edge that is away gets its backlog less and less often
+		}
 		pkg, err := a.ledger.Package(ctx, rd.SHA256)
 		if err != nil {
 			errs = append(errs, err)
@@ -835,6 +842,18 @@ func (a *Axis) Redeliver(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// redeliveryBackoff is how long after its latest publish a route that was
+// published attempts times is published again: RedeliverAfter, doubling
+// with each attempt up to MaxRedeliveryBackoff (or RedeliverAfter if that
+// is longer).
+func (a *Axis) redeliveryBackoff(attempts int) time.Duration {
+	d := a.cfg.RedeliverAfter
+	for i := 1; i < attempts && d < MaxRedeliveryBackoff; i++ {
+		d *= 2
+	}
+	return min(d, max(MaxRedeliveryBackoff, a.cfg.RedeliverAfter))
 }
 
 func (a *Axis) purgeLoop(ctx context.Context) error {
