@@ -154,6 +154,7 @@ type Axis struct {
 	mu      sync.Mutex
 	pending []pendingReceipt // receipts waiting for a checkpoint
 	kick    chan struct{}
+	acks    chan Ack // acks waiting to be recorded
 }
 
 type pendingReceipt struct {
@@ -174,7 +175,7 @@ func NewAxis(cfg AxisConfig, t Transport, l Ledger, d Directory, v Verifier) (*A
 	if t == nil || l == nil || d == nil || v == nil {
 		return nil, errors.New("axis: transport, ledger, directory and verifier are required")
 	}
-	return &Axis{cfg: cfg, transport: t, ledger: l, dir: d, verifier: v, log: cfg.Logger, kick: make(chan struct{}, 1)}, nil
+	return &Axis{cfg: cfg, transport: t, ledger: l, dir: d, verifier: v, log: cfg.Logger, kick: make(chan struct{}, 1), acks: make(chan Ack, 4096)}, nil
 }
 
 // Run consumes the submit topic and runs the receipt, redelivery and purge
@@ -182,7 +183,7 @@ func NewAxis(cfg AxisConfig, t Transport, l Ledger, d Directory, v Verifier) (*A
 func (a *Axis) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 4)
+	errc := make(chan error, 5)
 	var wg sync.WaitGroup
 	run := func(name string, f func(context.Context) error) {
 		wg.Add(1)
@@ -200,6 +201,7 @@ func (a *Axis) Run(ctx context.Context) error {
 	run("receipts", a.receiptLoop)
 	run("redelivery", a.redeliveryLoop)
 	run("purge", a.purgeLoop)
+	run("acks", a.ackLoop)
 	wg.Wait()
 	close(errc)
 	return <-errc
@@ -566,20 +568,59 @@ func (a *Axis) deliverOne(ctx context.Context, e Entry, r Route, pkg []byte) err
 	return nil
 }
 
+// handleAck queues an edge's ack for the ack writers and returns: the
+// record's offset may be committed before the ack is durable. That is
+// safe, unlike for a package: an ack lost in a crash only means the
+// delivery is published again after RedeliverAfter, and the edge, which
+// deduplicates, acks it again. It keeps the partition from waiting for a
+// durable commit on every second record it carries.
 func (a *Axis) handleAck(ctx context.Context, m Message) error {
 	ack, err := DecodeAck(m.Package)
 	if err != nil {
 		a.log.Warn("axis: ignoring a malformed ack", "msg_id", m.ID, "err", err)
 		return nil
 	}
+	select {
+	case a.acks <- ack:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ackWriters is how many acks are recorded concurrently (their commits
+// share transactions).
+const ackWriters = 8
+
+func (a *Axis) ackLoop(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range ackWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				var ack Ack
+				select {
+				case <-ctx.Done():
+					return
+				case ack = <-a.acks:
+				}
+				a.recordAck(ctx, ack)
+			}
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (a *Axis) recordAck(ctx context.Context, ack Ack) {
 	if _, err := a.ledger.Acked(ctx, ack.SHA256, ack.Edge, "", a.cfg.Now()); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			a.log.Warn("axis: ack for an unknown delivery", "edge", ack.Edge, "sha256", hex.EncodeToString(ack.SHA256[:]))
-			return nil
+		} else if ctx.Err() == nil {
+			a.log.Error("axis: recording an ack (the delivery will be published again)", "edge", ack.Edge, "err", err)
 		}
-		return fmt.Errorf("recording the ack of edge %s: %w", ack.Edge, err)
 	}
-	return nil
 }
 
 // handleNotice logs a recipient edge's signed rejection notice, marks that

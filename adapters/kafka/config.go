@@ -122,7 +122,7 @@ type TopicsConfig struct {
 // ProducerConfig tunes Publish.
 type ProducerConfig struct {
 	// BatchTimeout is how long a partition's batch waits for more messages
-	// before it is sent. Default 5ms (kafka-go's own default of 1s would
+	// before it is sent. Default 1ms (kafka-go's own default of 1s would
 	// make every lone Publish take a second).
 	BatchTimeout time.Duration `yaml:"batch_timeout"`
 	// BatchSize is the most messages per batch and partition. Default 500.
@@ -214,7 +214,7 @@ func (c *Config) setDefaults() {
 	setDefault(&t.Retention, DefaultRetention)
 
 	p := &c.Producer
-	setDefault(&p.BatchTimeout, 5*time.Millisecond)
+	setDefault(&p.BatchTimeout, time.Millisecond)
 	setDefault(&p.BatchSize, 500)
 	setDefault(&p.Compression, "none")
 	setDefault(&p.WriteTimeout, 30*time.Second)

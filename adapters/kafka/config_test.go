@@ -192,7 +192,7 @@ func TestConfigFile(t *testing.T) {
 	// The file documents the defaults: applying them must change nothing
 	// but what it leaves out on purpose.
 	if c.Topics.SubmitPartitions != kafka.DefaultSubmitPartitions || c.MaxMessageBytes != kafka.DefaultMaxMessageBytes ||
-		c.Topics.Replication != 3 || c.Topics.MinInsyncReplicas != 2 || c.Producer.BatchTimeout != 5*time.Millisecond ||
+		c.Topics.Replication != 3 || c.Topics.MinInsyncReplicas != 2 || c.Producer.BatchTimeout != time.Millisecond ||
 		c.Consumer.CommitInterval != 50*time.Millisecond || c.Topics.Retention != kafka.DefaultRetention {
 		t.Errorf("configs/kafka.yaml disagrees with the defaults: %+v", c)
 	}

@@ -307,7 +307,7 @@ type devSeal struct {
 func devKafka(o devOptions) devKafkaConfig {
 	k := devKafkaConfig{
 		Brokers: []string{o.brokerAddr()},
-		Topics:  devKafkaTopics{Prefix: o.Prefix, SubmitPartitions: 16, Replication: 1},
+		Topics:  devKafkaTopics{Prefix: o.Prefix, SubmitPartitions: 64, Replication: 1},
 	}
 	if o.FastTimes {
 		k.Consumer = devKafkaConsumer{SessionTimeout: "1s", HeartbeatInterval: "300ms", RebalanceTimeout: "2s", JoinGroupBackoff: "200ms"}
