@@ -53,6 +53,7 @@ func TestDevWorldInProcess(t *testing.T) {
 	}
 	first := sendAndTake(t, ctx, sender, recipient, example, m.Edges[1].OrganID)
 	checkAxisLetter(t, dir, m, example, m.Edges[1].OrganID)
+	checkOnboard(t, ctx, dir, m)
 	w.stop()
 	w.close()
 
@@ -182,4 +183,34 @@ func checkAxisLetter(t *testing.T, dir string, m *devManifest, pkg []byte, recip
 		}
 		return false, "recipient not listed"
 	})
+}
+
+// checkOnboard registers a new edge with `truc axis onboard` against the
+// running axis and checks what it prints and what the directory holds.
+func checkOnboard(t *testing.T, ctx context.Context, dir string, m *devManifest) {
+	t.Helper()
+	ca, err := demopki.Open(filepath.Join(dir, "pki"), demopki.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seal, err := ca.Issue(demopki.IssueRequest{Kind: demopki.Agency, CommonName: "UBND tỉnh Quảng Ninh", Organization: "UBND tỉnh Quảng Ninh", Locality: "Quảng Ninh", Name: "edge-quangninh", Key: demopki.ECDSAP256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--axis", m.Axis.URL, "--token-file", filepath.Join(dir, m.Axis.TokenFile), "--edge", "quangninh", "--cert", seal.CertFile,
+		"--agency", "000.00.00.H44=UBND tỉnh Quảng Ninh", "--agency", "000.00.01.H44=Sở Nội vụ tỉnh Quảng Ninh", "--parent", "000.00.00.H44"}
+	var out, errOut bytes.Buffer
+	if err := runAxisOnboard(ctx, args, &out, &errOut); err != nil {
+		t.Fatalf("onboard: %v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{"onboarded edge quangninh with 2 agencies", "truc.inbox.quangninh", "User:truc-edge-quangninh", "--operation Read --group truc-edge-quangninh"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("onboard output lacks %q:\n%s", want, out.String())
+		}
+	}
+	bad := append([]string{}, args...)
+	bad[3] = filepath.Join(dir, m.Edges[0].TokenFile) // a DMS token is not an admin token
+	if err := runAxisOnboard(ctx, bad, &out, &errOut); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("onboarding with a DMS token: %v, want a 401 refusal", err)
+	}
 }
