@@ -268,8 +268,11 @@ func (a *Axis) handlePackage(ctx context.Context, m Message) error {
 	v, err := a.verifier.Verify(ctx, m.Package, now)
 	if err != nil {
 		re := AsReject(err)
-		if re.Reason == RejectVerificationError {
-			// Not the package's fault: retry rather than reject for ever.
+		if Transient(re.Reason) {
+			// Not the package's fault: retry (the transport backs off)
+			// rather than reject these bytes for ever. The partition waits:
+			// failing closed until the CRLs are fresh again.
+			a.log.Warn("axis: cannot verify now; will retry", "msg_id", m.ID, "reason", re.Reason, "detail", re.Detail)
 			return fmt.Errorf("verifying %s from %s: %w", m.ID, m.Sender, err)
 		}
 		return a.reject(ctx, m, re, now)
@@ -378,7 +381,10 @@ func (a *Axis) route(ctx context.Context, m Message, p *edoc.Package) (Entry, *R
 			return e, Reject(RejectStatusDirection, "StatusCode", "status %s does not travel between agencies", code)
 		}
 	}
-	if want := slices.Sorted(slices.Values(e.Recipients)); !slices.Equal(want, slices.Sorted(slices.Values(m.Recipients))) {
+	// A document's header must list what the package lists. A status goes
+	// where the ledger says; its header recipients are the sending edge's
+	// guess (it may not know every recipient of a recalled document yet).
+	if want := slices.Sorted(slices.Values(e.Recipients)); m.Type == TypeDocument && !slices.Equal(want, slices.Sorted(slices.Values(m.Recipients))) {
 		return e, Reject(RejectHeaderMismatch, "header truc-recipients", "the header lists %d recipients, the package routes to %d others", len(m.Recipients), len(e.Recipients))
 	}
 	byEdge := map[string]int{}

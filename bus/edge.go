@@ -707,7 +707,8 @@ func (e *Edge) handlePackage(ctx context.Context, m Message) error {
 	v, err := e.verifier.Verify(ctx, m.Package, now)
 	if err != nil {
 		re := AsReject(err)
-		if re.Reason == RejectVerificationError {
+		if Transient(re.Reason) {
+			e.log.Warn("edge: cannot verify now; will retry", "msg_id", m.ID, "reason", re.Reason, "detail", re.Detail)
 			return fmt.Errorf("verifying %s: %w", m.ID, err)
 		}
 		return e.refuse(ctx, m, re)

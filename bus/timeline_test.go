@@ -53,3 +53,14 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+func TestTransient(t *testing.T) {
+	for reason, want := range map[string]bool{
+		bus.RejectVerificationError: true, bus.RejectCRLUnavailable: true,
+		"revoked": false, "digest-mismatch": false, bus.RejectUnknownRecipient: false, "": false,
+	} {
+		if got := bus.Transient(reason); got != want {
+			t.Errorf("Transient(%q) = %v, want %v", reason, got, want)
+		}
+	}
+}

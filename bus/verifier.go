@@ -54,6 +54,18 @@ const (
 	RejectVerificationError = "verification-error" // verification could not run (a bug or a missing CRL source)
 )
 
+// RejectCRLUnavailable is signing's reason for a verification that found
+// no usable CRL (missing, or stale past its grace period).
+const RejectCRLUnavailable = "crl-unavailable"
+
+// Transient reports whether a rejection reason says more about this node
+// than about the package: verification could not run, or the CRLs it needs
+// are missing or stale. Such a package is retried, never rejected for good
+// (its SHA-256 would otherwise be answered with the rejection for ever).
+func Transient(reason string) bool {
+	return reason == RejectVerificationError || reason == RejectCRLUnavailable
+}
+
 // RejectError is why a package was refused: a stable Reason code (see the
 // Reject constants and signing's reason codes), the Field it concerns when
 // there is one, and a short human Detail that never quotes package content

@@ -391,7 +391,11 @@ func (n *axisNode) run(ctx context.Context, ready func(net.Addr)) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		n.trust.refreshCRLs(ctx, n.log)
+	}()
 	go func() {
 		defer wg.Done()
 		if err := n.axis.Run(ctx); err != nil {

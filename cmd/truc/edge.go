@@ -358,6 +358,11 @@ func (n *edgeNode) run(ctx context.Context, ready func(net.Addr)) error {
 		}()
 	}
 	start(func() error { return n.edge.Run(ctx) })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.trust.refreshCRLs(ctx, n.log)
+	}()
 	start(func() error {
 		return serveHTTP(ctx, n.cfg.API.Listen, n.handler, n.log, func(a net.Addr) {
 			n.log.Info("edge: serving the DMS API", "addr", a.String(), "directory_version", n.dir.Version())

@@ -41,6 +41,13 @@ type trustConfig struct {
 	AllowSHA1 bool `yaml:"allow_sha1"`
 	// CRLGrace is how long past its NextUpdate a CRL still counts.
 	CRLGrace time.Duration `yaml:"crl_grace"`
+	// CRLURLs are http(s) URLs of CRLs (the CAs' distribution points, or a
+	// mirror) fetched at start and every CRLRefresh.
+	CRLURLs []string `yaml:"crl_urls"`
+	// CRLRefresh is how often the CRL files are read again and the URLs
+	// fetched (default 1h): a CRL past its NextUpdate and the grace makes
+	// verification fail closed (crl-unavailable) until a fresh one is in.
+	CRLRefresh time.Duration `yaml:"crl_refresh"`
 }
 
 // sealConfig names the organisation seal key of a node: exactly one of
@@ -92,6 +99,7 @@ func resolvePath(configFile, p string) string {
 }
 
 func (t *trustConfig) resolve(configFile string) {
+	// CRLURLs are URLs, not paths.
 	for i := range t.Roots {
 		t.Roots[i] = resolvePath(configFile, t.Roots[i])
 	}
@@ -118,6 +126,14 @@ func (t trustConfig) validate() []error {
 	if t.CRLGrace < 0 {
 		errs = append(errs, errors.New("trust.crl_grace: must not be negative"))
 	}
+	if t.CRLRefresh < 0 || (t.CRLRefresh > 0 && t.CRLRefresh < time.Second) {
+		errs = append(errs, errors.New("trust.crl_refresh: at least 1s (0: the default, 1h)"))
+	}
+	for i, u := range t.CRLURLs {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			errs = append(errs, fmt.Errorf("trust.crl_urls[%d]: an http or https URL, got %q", i, u))
+		}
+	}
 	return errs
 }
 
@@ -143,6 +159,7 @@ type trust struct {
 	crls     *signing.CRLStore
 	roots    []*x509.Certificate
 	issuers  []*x509.Certificate // roots and intermediates: the CAs whose CRLs count
+	cfg      trustConfig
 }
 
 func loadTrust(t trustConfig, log *slog.Logger) (*trust, error) {
@@ -178,7 +195,47 @@ func loadTrust(t trustConfig, log *slog.Logger) (*trust, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &trust{verifier: v, crls: crls, roots: roots, issuers: issuers}, nil
+	return &trust{verifier: v, crls: crls, roots: roots, issuers: issuers, cfg: t}, nil
+}
+
+// refreshCRLs reads the CRL files again and fetches the CRL URLs, every
+// CRLRefresh until ctx is done (and once at once for the URLs). A CRL that
+// is not newer than the one held is skipped quietly.
+func (t *trust) refreshCRLs(ctx context.Context, log *slog.Logger) {
+	every := t.cfg.CRLRefresh
+	if every == 0 {
+		every = time.Hour
+	}
+	client := &http.Client{Timeout: time.Minute}
+	load := func() {
+		for _, f := range t.cfg.CRLs {
+			if info, err := t.crls.LoadFile(f, t.issuers, time.Now()); err == nil {
+				log.Info("crl loaded", "file", f, "number", info.Number, "next_update", info.NextUpdate)
+			} else if !errors.Is(err, signing.ErrCRLNotNewer) {
+				log.Warn("crl file does not load", "file", f, "err", err)
+			}
+		}
+		for _, u := range t.cfg.CRLURLs {
+			if info, err := t.crls.Fetch(ctx, client, u, t.issuers, time.Now()); err == nil {
+				log.Info("crl fetched", "url", u, "number", info.Number, "next_update", info.NextUpdate)
+			} else if !errors.Is(err, signing.ErrCRLNotNewer) && ctx.Err() == nil {
+				log.Warn("crl fetch failed", "url", u, "err", err)
+			}
+		}
+	}
+	if len(t.cfg.CRLURLs) > 0 {
+		load()
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			load()
+		}
+	}
 }
 
 // seal is a loaded organisation seal key with its chain.
