@@ -343,9 +343,16 @@ func (d *Directory) Apply(ctx context.Context, changes ...Change) (int64, error)
 // writer lock held, so keep it short, and it must not change the
 // directory itself (that would deadlock).
 func (d *Directory) ApplyWith(ctx context.Context, before func(ctx context.Context) error, changes ...Change) (int64, error) {
+	return d.applyBuilt(ctx, before, func() []Change { return changes })
+}
+
+// applyBuilt is ApplyWith with the changes that build returns once the
+// writer lock is held: what build reads from the directory cannot change
+// before they apply.
+func (d *Directory) applyBuilt(ctx context.Context, before func(ctx context.Context) error, build func() []Change) (int64, error) {
 	d.writeMu.Lock()
 	defer d.writeMu.Unlock()
-	t, err := d.prepare(changes)
+	t, err := d.prepare(build())
 	if err != nil {
 		return 0, err
 	}

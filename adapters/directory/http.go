@@ -306,25 +306,43 @@ func (h *AdminHandler) onboard(w http.ResponseWriter, r *http.Request) {
 		changes = append(changes, Change{Op: OpPutAgency, Agency: &agencies[i]})
 		fields = append(fields, where)
 	}
-	bindings := make([]Binding, len(agencies))
-	for i, a := range agencies {
-		b, ok := h.dir.Binding(a.OrganID)
-		if !ok {
-			b = Binding{OrganID: a.OrganID, Name: a.Name}
-		}
-		for _, fp := range seals {
-			if !slices.ContainsFunc(b.Certificates, func(have string) bool { return normFingerprint(have) == fp }) {
-				b.Certificates = append(b.Certificates, fp)
-			}
-		}
-		bindings[i] = b
-		changes = append(changes, Change{Op: OpPutBinding, Binding: &bindings[i]})
+	for i := range agencies {
 		fields = append(fields, fmt.Sprintf("agencies[%d].binding", i))
 	}
-	h.apply(w, r, fields, func(v int64) any {
+	// The bindings are extended under the directory's writer lock, so that
+	// no change comes between reading them and putting them.
+	bindings := make([]Binding, len(agencies))
+	build := func() []Change {
+		all := slices.Clone(changes)
+		for i, a := range agencies {
+			b, ok := h.dir.Binding(a.OrganID)
+			if !ok {
+				b = Binding{OrganID: a.OrganID, Name: a.Name}
+			}
+			// An agency that moves here from another edge: that edge's
+			// seals stop signing for it.
+			if prev, ok := h.dir.Agency(a.OrganID); ok && prev.Edge != e.ID {
+				if old, ok := h.dir.Edge(prev.Edge); ok {
+					for _, c := range old.Certificates {
+						fp := fmt.Sprintf("%x", sha256.Sum256(c.Raw))
+						b.Certificates = slices.DeleteFunc(b.Certificates, func(have string) bool { return normFingerprint(have) == fp })
+					}
+				}
+			}
+			for _, fp := range seals {
+				if !slices.ContainsFunc(b.Certificates, func(have string) bool { return normFingerprint(have) == fp }) {
+					b.Certificates = append(b.Certificates, fp)
+				}
+			}
+			bindings[i] = b
+			all = append(all, Change{Op: OpPutBinding, Binding: &bindings[i]})
+		}
+		return all
+	}
+	h.applyBuilt(w, r, fields, func(v int64) any {
 		got, _ := h.dir.edgeAt(e.ID)
 		return OnboardResponse{Version: v, Edge: got, Agencies: agencies, Bindings: bindings}
-	}, changes...)
+	}, build)
 }
 
 // normFingerprint brings a fingerprint to lowercase hex without separators.
@@ -375,6 +393,13 @@ var unknownField = regexp.MustCompile(`unknown field "([^"]*)"`)
 // to translate the directory's field names ("changes[2].agency.parent")
 // into the request's ("agencies[1].parent").
 func (h *AdminHandler) apply(w http.ResponseWriter, r *http.Request, fields []string, answer func(version int64) any, changes ...Change) {
+	h.applyBuilt(w, r, fields, answer, func() []Change { return changes })
+}
+
+// applyBuilt is apply with the changes that build returns under the
+// directory's writer lock.
+func (h *AdminHandler) applyBuilt(w http.ResponseWriter, r *http.Request, fields []string, answer func(version int64) any, build func() []Change) {
+	var changes []Change
 	var hookErr error
 	before := func(ctx context.Context) error {
 		if h.cfg.OnEdge == nil {
@@ -395,7 +420,7 @@ func (h *AdminHandler) apply(w http.ResponseWriter, r *http.Request, fields []st
 		}
 		return nil
 	}
-	v, err := h.dir.ApplyWith(r.Context(), before, changes...)
+	v, err := h.dir.applyBuilt(r.Context(), before, func() []Change { changes = build(); return changes })
 	var de *Error
 	switch {
 	case err == nil:

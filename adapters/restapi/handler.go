@@ -690,7 +690,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *Pro
 	}
 	var buf bytes.Buffer
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead) // room to read EOF without growing
+		// Room for what is declared, up to 1 MiB: memory follows the bytes
+		// that arrive, not the bytes a client announces.
+		buf.Grow(int(min(r.ContentLength, 1<<20)) + bytes.MinRead)
 	}
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
 		var mbe *http.MaxBytesError

@@ -107,8 +107,18 @@ func (c *axisFile) validate() error {
 	if len(c.Kafka.Brokers) == 0 {
 		errs = append(errs, errors.New("kafka.brokers: at least one broker address is required"))
 	}
-	if len(c.Directory.AdminTokens) == 0 {
-		errs = append(errs, errors.New("directory.admin_tokens_sha256: at least one admin token hash is required"))
+	if err := (directory.AdminConfig{TokensSHA256: c.Directory.AdminTokens}).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("directory.admin_tokens_sha256: %w", err))
+	}
+	if err := (directory.SyncConfig{TokensSHA256: c.Directory.SyncTokens}).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("directory.sync_tokens_sha256: %w", err))
+	}
+	for i, a := range c.Directory.AdminTokens {
+		for j, s := range c.Directory.SyncTokens {
+			if strings.EqualFold(a, s) {
+				errs = append(errs, fmt.Errorf("directory.sync_tokens_sha256[%d]: the same token as admin_tokens_sha256[%d]: every edge would hold an admin token", j, i))
+			}
+		}
 	}
 	errs = append(errs, c.Trust.validate()...)
 	errs = append(errs, c.Seal.validate()...)

@@ -102,6 +102,9 @@ func (c *edgeFile) validate() error {
 	if c.Axis.URL == "" && c.Directory.File == "" {
 		errs = append(errs, errors.New("axis.url: required (or directory.file for a standalone edge)"))
 	}
+	if c.Axis.URL != "" && c.Axis.TokenFile == "" && c.Axis.TokenEnv == "" {
+		errs = append(errs, errors.New("axis.token_file: required with axis.url (or axis.token_env): the sync token"))
+	}
 	if c.Axis.LogKeyFile == "" {
 		errs = append(errs, errors.New("axis.log_key_file: required to check the axis's receipts"))
 	}
@@ -158,6 +161,11 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if _, err := readLogKey(cfg.Axis.LogKeyFile); err != nil {
 			return err
 		}
+		if cfg.Axis.URL != "" {
+			if _, err := readToken(cfg.Axis.TokenFile, cfg.Axis.TokenEnv); err != nil {
+				return fmt.Errorf("axis token: %w", err)
+			}
+		}
 		fmt.Fprintf(stdout, "%s: ok\n", *configPath)
 		return nil
 	}
@@ -210,6 +218,7 @@ type edgeNode struct {
 	trust     *trust
 	seal      *seal
 	edge      *bus.Edge
+	api       *restapi.Handler
 	handler   http.Handler
 }
 
@@ -323,6 +332,7 @@ func startEdge(ctx context.Context, cfg *edgeFile, log *slog.Logger, stderr io.W
 	if err != nil {
 		return nil, err
 	}
+	n.api = api
 	ops := metrics.Ops{
 		Registry: registry,
 		Ready: func(ctx context.Context) error {
@@ -345,6 +355,9 @@ func startEdge(ctx context.Context, cfg *edgeFile, log *slog.Logger, stderr io.W
 func (n *edgeNode) run(ctx context.Context, ready func(net.Addr)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Stopping ends the DMS long polls at once, so that the HTTP shutdown
+	// does not wait for them.
+	defer context.AfterFunc(ctx, n.api.EndLongPolls)()
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
 	start := func(f func() error) {

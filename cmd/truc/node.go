@@ -326,8 +326,14 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logge
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// A 16 MiB letter over a slow provincial link fits in the read
+		// timeout; the write timeout covers the longest long poll and a
+		// package download. A client that stalls is cut off then.
+		ReadTimeout:    10 * time.Minute,
+		WriteTimeout:   15 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		IdleTimeout:    2 * time.Minute,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
