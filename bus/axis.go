@@ -33,6 +33,12 @@ const (
 	AttrEvent = "event"
 )
 
+// MaxTransientAttempts is how many times a record whose verification
+// cannot run now (Transient) is tried before it is dead-lettered: with the
+// transport's back-off (200 ms doubling to 30 s) about two and a half
+// minutes.
+const MaxTransientAttempts = 12
+
 // Defaults of AxisConfig.
 const (
 	DefaultMaxPackageBytes = 16 << 20
@@ -222,7 +228,7 @@ func (a *Axis) Handle(ctx context.Context, d Delivery) (err error) {
 	}
 	switch m := d.Message; m.Type {
 	case TypeDocument, TypeStatus:
-		return a.handlePackage(ctx, m)
+		return a.handlePackage(ctx, d)
 	case TypeAck:
 		return a.handleAck(ctx, m)
 	case TypeRejection:
@@ -246,16 +252,20 @@ func (a *Axis) deadLetter(ctx context.Context, d Delivery, cause error) error {
 // returnEdge is where receipts about a package from sender go: the edge
 // serving sender, else the edge named by the message, if it exists.
 func (a *Axis) returnEdge(sender, attrEdge string) string {
-	if ag, ok := a.dir.Agency(sender); ok {
-		return ag.Edge
-	}
+	// The edge that published the record names itself (an honest edge
+	// always does): a rejection goes back to it, not to whichever agency
+	// an unverified header claims.
 	if _, ok := a.dir.Edge(attrEdge); ok {
 		return attrEdge
+	}
+	if ag, ok := a.dir.Agency(sender); ok {
+		return ag.Edge
 	}
 	return ""
 }
 
-func (a *Axis) handlePackage(ctx context.Context, m Message) error {
+func (a *Axis) handlePackage(ctx context.Context, d Delivery) error {
+	m := d.Message
 	if e, err := a.ledger.Get(ctx, m.SHA256); err == nil {
 		return a.replay(ctx, e)
 	} else if !errors.Is(err, ErrNotFound) {
@@ -263,23 +273,29 @@ func (a *Axis) handlePackage(ctx context.Context, m Message) error {
 	}
 	now := a.cfg.Now()
 	if len(m.Package) > a.cfg.MaxPackageBytes {
-		return a.reject(ctx, m, Reject(RejectTooLarge, "Package", "%d bytes, the limit is %d", len(m.Package), a.cfg.MaxPackageBytes), now)
+		return a.reject(ctx, m, Reject(RejectTooLarge, "Package", "%d bytes, the limit is %d", len(m.Package), a.cfg.MaxPackageBytes), now, "")
 	}
 	v, err := a.verifier.Verify(ctx, m.Package, now)
 	if err != nil {
 		re := AsReject(err)
 		if Transient(re.Reason) {
 			// Not the package's fault: retry (the transport backs off)
-			// rather than reject these bytes for ever. The partition waits:
-			// failing closed until the CRLs are fresh again.
-			a.log.Warn("axis: cannot verify now; will retry", "msg_id", m.ID, "reason", re.Reason, "detail", re.Detail)
-			return fmt.Errorf("verifying %s from %s: %w", m.ID, m.Sender, err)
+			// rather than reject these bytes for ever, failing closed until
+			// the CRLs are fresh again. After MaxTransientAttempts the
+			// record goes to the dead-letter topic so that the partition
+			// moves on; the sender's edge, which has no receipt, sends the
+			// package again later.
+			if d.Attempt < MaxTransientAttempts {
+				a.log.Warn("axis: cannot verify now; will retry", "msg_id", m.ID, "reason", re.Reason, "detail", re.Detail, "attempt", d.Attempt)
+				return fmt.Errorf("verifying %s from %s: %w", m.ID, m.Sender, err)
+			}
+			return a.deadLetter(ctx, d, re)
 		}
-		return a.reject(ctx, m, re, now)
+		return a.reject(ctx, m, re, now, "")
 	}
 	e, re := a.route(ctx, m, v.Package)
 	if re != nil {
-		return a.reject(ctx, m, re, now)
+		return a.reject(ctx, m, re, now, v.Package.Sender())
 	}
 	e.At = now
 	ev := Event{
@@ -407,7 +423,11 @@ func (a *Axis) route(ctx context.Context, m Message, p *edoc.Package) (Entry, *R
 	return e, nil
 }
 
-func (a *Axis) reject(ctx context.Context, m Message, re *RejectError, now time.Time) error {
+// reject records the rejection of m. verifiedSender is the sender read
+// from the verified package, "" when the package did not verify: the log
+// then names no sender, since the header's claim proves nothing (the
+// receipt still goes back to the edge that published the record).
+func (a *Axis) reject(ctx context.Context, m Message, re *RejectError, now time.Time, verifiedSender string) error {
 	detail := re.Detail
 	if re.Field != "" {
 		detail = re.Field + ": " + detail
@@ -430,7 +450,7 @@ func (a *Axis) reject(ctx context.Context, m Message, re *RejectError, now time.
 		Time:          now,
 		MessageID:     m.ID,
 		PackageSHA256: m.SHA256,
-		Sender:        m.Sender,
+		Sender:        verifiedSender,
 		Reason:        re.Reason,
 		Detail:        detail,
 	}
@@ -574,24 +594,42 @@ func (a *Axis) deliverOne(ctx context.Context, e Entry, r Route, pkg []byte) err
 	return nil
 }
 
-// handleAck queues an edge's ack for the ack writers and returns: the
+// handleAck checks an edge's signed ack note and queues its acks for the
+// ack writers, then returns: the
 // record's offset may be committed before the ack is durable. That is
 // safe, unlike for a package: an ack lost in a crash only means the
 // delivery is published again after RedeliverAfter, and the edge, which
 // deduplicates, acks it again. It keeps the partition from waiting for a
 // durable commit on every second record it carries.
 func (a *Axis) handleAck(ctx context.Context, m Message) error {
-	ack, err := DecodeAck(m.Package)
+	edge, err := UnverifiedAckEdge(m.Package)
 	if err != nil {
 		a.log.Warn("axis: ignoring a malformed ack", "msg_id", m.ID, "err", err)
 		return nil
 	}
-	select {
-	case a.acks <- ack:
+	info, ok := a.dir.Edge(edge)
+	if !ok {
+		a.log.Warn("axis: ignoring an ack from an edge not in the directory", "msg_id", m.ID, "edge", edge)
 		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
+	verifiers, err := a.cfg.NoticeVerifiers(info)
+	if err != nil {
+		a.log.Warn("axis: ignoring an ack: the edge has no usable certificate", "msg_id", m.ID, "edge", edge, "err", err)
+		return nil
+	}
+	acks, err := OpenAcks(m.Package, verifiers)
+	if err != nil {
+		a.log.Warn("axis: ignoring an ack whose signature does not verify", "msg_id", m.ID, "edge", edge, "err", err)
+		return nil
+	}
+	for _, ack := range acks {
+		select {
+		case a.acks <- ack:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // ackWriters is how many acks are recorded concurrently (their commits
@@ -668,6 +706,20 @@ func (a *Axis) handleNotice(ctx context.Context, d Delivery) error {
 	}
 	if route == nil {
 		return a.deadLetter(ctx, d, Reject(RejectWrongEdge, "edge", "package %s was not delivered to edge %s", orig.MessageID, n.Edge))
+	}
+	if route.State == RouteAcked && route.Rejected != "" {
+		// The edge refused this package before: an ECDSA seal signs the
+		// same notice into other bytes each time, so look for the first
+		// notice rather than trusting the SHA-256 dedup.
+		entries, err := a.ledger.ByKey(ctx, orig.Key)
+		if err != nil {
+			return fmt.Errorf("looking up the notices of %s: %w", orig.MessageID, err)
+		}
+		for _, x := range entries {
+			if x.Type == TypeRejection && x.FromEdge == n.Edge && x.Subject == hex.EncodeToString(n.SHA256[:]) {
+				return a.replay(ctx, x)
+			}
+		}
 	}
 	now := a.cfg.Now()
 	e := Entry{

@@ -137,8 +137,8 @@ type Edge struct {
 	signer    PackageSigner
 	log       *slog.Logger
 
-	wake chan struct{} // the outbox has new work
-	acks chan Message  // acks to publish
+	wake chan struct{}   // the outbox has new work
+	acks chan pendingAck // deliveries to acknowledge
 
 	mu      sync.Mutex
 	arrived chan struct{} // closed and replaced when an inbox item arrives
@@ -158,7 +158,7 @@ func NewEdge(cfg EdgeConfig, t Transport, s EdgeStore, d Directory, v Verifier, 
 	return &Edge{
 		cfg: cfg, transport: t, store: s, dir: d, verifier: v, signer: signer, log: cfg.Logger,
 		wake:    make(chan struct{}, 1),
-		acks:    make(chan Message, DefaultAckBatch),
+		acks:    make(chan pendingAck, DefaultAckBatch),
 		arrived: make(chan struct{}),
 	}, nil
 }
@@ -602,26 +602,41 @@ func (e *Edge) publishDue(ctx context.Context) (int, error) {
 	return len(msgs), nil
 }
 
+// pendingAck is a delivery waiting to be acknowledged.
+type pendingAck struct {
+	sha        [32]byte
+	key        string
+	sender     string
+	recipients []string
+}
+
 func (e *Edge) ackLoop(ctx context.Context) error {
 	for {
-		var batch []Message
+		var batch []pendingAck
 		select {
 		case <-ctx.Done():
 			return nil
-		case m := <-e.acks:
-			batch = append(batch, m)
+		case p := <-e.acks:
+			batch = append(batch, p)
 		}
 	more:
 		for len(batch) < DefaultAckBatch {
 			select {
-			case m := <-e.acks:
-				batch = append(batch, m)
+			case p := <-e.acks:
+				batch = append(batch, p)
 			default:
 				break more
 			}
 		}
+		msg, err := e.ackMessage(batch)
+		if err != nil {
+			// Only a broken seal key gets here; the axis redelivers and
+			// the duplicates are acked again.
+			e.log.Error("edge: signing acks", "count", len(batch), "err", err)
+			continue
+		}
 		for {
-			err := e.transport.Publish(ctx, e.cfg.Topics.Submit(), batch...)
+			err := e.transport.Publish(ctx, e.cfg.Topics.Submit(), msg)
 			if err == nil || ctx.Err() != nil {
 				break
 			}
@@ -637,24 +652,34 @@ func (e *Edge) ackLoop(ctx context.Context) error {
 	}
 }
 
-// ack queues an ack for a delivery of m.
-func (e *Edge) ack(ctx context.Context, m Message) {
-	body, err := Ack{Edge: e.cfg.ID, SHA256: m.SHA256}.Encode()
-	if err != nil {
-		return
+// ackMessage signs one ack note for batch (one signature for all) and
+// wraps it in a message routed like the first delivery it acknowledges.
+func (e *Edge) ackMessage(batch []pendingAck) (Message, error) {
+	shas := make([][32]byte, len(batch))
+	for i, p := range batch {
+		shas[i] = p.sha
 	}
-	a := Message{
-		ID:         "ack." + e.cfg.ID + "." + hex.EncodeToString(m.SHA256[:12]),
+	body, err := SignAcks(e.cfg.ID, shas, e.cfg.NoticeSigner)
+	if err != nil {
+		return Message{}, err
+	}
+	sum := sha256.Sum256(body)
+	return Message{
+		ID:         "ack." + e.cfg.ID + "." + hex.EncodeToString(sum[:12]),
 		Type:       TypeAck,
-		Key:        m.Key,
-		Sender:     m.Sender,
-		Recipients: m.Recipients,
-		SHA256:     sha256.Sum256(body),
+		Key:        batch[0].key,
+		Sender:     batch[0].sender,
+		Recipients: batch[0].recipients,
+		SHA256:     sum,
 		Package:    body,
 		Attrs:      map[string]string{AttrEdge: e.cfg.ID},
-	}
+	}, nil
+}
+
+// ack queues an ack for a delivery of m.
+func (e *Edge) ack(ctx context.Context, m Message) {
 	select {
-	case e.acks <- a:
+	case e.acks <- pendingAck{sha: m.SHA256, key: m.Key, sender: m.Sender, recipients: m.Recipients}:
 	case <-ctx.Done():
 	}
 }
@@ -675,7 +700,7 @@ func (e *Edge) Handle(ctx context.Context, d Delivery) (err error) {
 	}
 	switch d.Message.Type {
 	case TypeDocument, TypeStatus:
-		return e.handlePackage(ctx, d.Message)
+		return e.handlePackage(ctx, d)
 	case TypeReceipt:
 		return e.handleReceipt(ctx, d)
 	case TypeRejection:
@@ -693,7 +718,8 @@ func (e *Edge) deadLetter(ctx context.Context, d Delivery, cause error) error {
 	return nil
 }
 
-func (e *Edge) handlePackage(ctx context.Context, m Message) error {
+func (e *Edge) handlePackage(ctx context.Context, d Delivery) error {
+	m := d.Message
 	if _, _, err := e.store.Item(ctx, InboxID(m.SHA256)); err == nil {
 		if h := e.cfg.Hooks.Received; h != nil {
 			h(m.Type, true)
@@ -708,13 +734,25 @@ func (e *Edge) handlePackage(ctx context.Context, m Message) error {
 	if err != nil {
 		re := AsReject(err)
 		if Transient(re.Reason) {
-			e.log.Warn("edge: cannot verify now; will retry", "msg_id", m.ID, "reason", re.Reason, "detail", re.Detail)
+			if d.Attempt < MaxTransientAttempts {
+				e.log.Warn("edge: cannot verify now; will retry", "msg_id", m.ID, "reason", re.Reason, "detail", re.Detail, "attempt", d.Attempt)
+				return fmt.Errorf("verifying %s: %w", m.ID, err)
+			}
+			// Not acked: the axis delivers it again later.
+			return e.deadLetter(ctx, d, re)
+		}
+		if directoryReason(re.Reason) && d.Attempt < MaxTransientAttempts {
+			e.log.Warn("edge: the directory copy may be behind the axis's; will retry", "msg_id", m.ID, "reason", re.Reason, "attempt", d.Attempt)
 			return fmt.Errorf("verifying %s: %w", m.ID, err)
 		}
 		return e.refuse(ctx, m, re)
 	}
 	p := v.Package
 	if re := e.checkIncoming(m, p); re != nil {
+		if directoryReason(re.Reason) && d.Attempt < MaxTransientAttempts {
+			e.log.Warn("edge: the directory copy may be behind the axis's; will retry", "msg_id", m.ID, "reason", re.Reason, "attempt", d.Attempt)
+			return fmt.Errorf("checking %s: %w", m.ID, re)
+		}
 		return e.refuse(ctx, m, re)
 	}
 	item := InboxItem{
@@ -753,6 +791,14 @@ func (e *Edge) handlePackage(ctx context.Context, m Message) error {
 	}
 	e.ack(ctx, m)
 	return nil
+}
+
+// directoryReason reports whether a refusal may come from this edge's copy
+// of the directory lagging the axis's (a new agency, a renewed seal, an
+// agency that moved): the axis accepted the package with its own, newer
+// directory. The edge retries for a while before it refuses.
+func directoryReason(r string) bool {
+	return r == RejectUnknownSender || r == RejectSignerNotBound || r == RejectWrongEdge
 }
 
 // checkIncoming checks the routing headers of a verified incoming package

@@ -10,16 +10,19 @@ import (
 )
 
 // Ack is a recipient edge's acknowledgement that it durably stored the
-// package with SHA256 that the axis delivered to it. It travels as the
-// Package of a TypeAck message, encoded by Encode:
+// package with SHA256 that the axis delivered to it. Acks travel in
+// batches as the Package of a TypeAck message: a signed note
+// (c2sp.org/signed-note) whose text is
 //
 //	truc-ack v1
 //	edge <edge ID>
 //	sha256 <64 lowercase hex digits>
+//	sha256 ...                         (one line per package, at least one)
 //
-// (each line ending in "\n"). Acks are not signed: the Kafka ACLs let only
-// the edge itself write with its principal, and a forged ack can at worst
-// delay a redelivery, never forge content.
+// signed with the edge's seal key under EdgeNoteName: an ack ends the
+// axis's redelivery to that edge, so an edge must not be able to ack for
+// another (which could then lose letters it never stored). One signature
+// covers a whole batch.
 type Ack struct {
 	Edge   string
 	SHA256 [32]byte
@@ -28,33 +31,109 @@ type Ack struct {
 const (
 	ackHeader    = "truc-ack v1\n"
 	noticeHeader = "truc-rejection v1\n"
+	// MaxAcksPerNote bounds the packages one ack note acknowledges.
+	MaxAcksPerNote = 4096
 )
 
-// Encode returns the canonical encoding of a.
-func (a Ack) Encode() ([]byte, error) {
-	if err := ValidateEdgeID(a.Edge); err != nil {
+// Encode returns the text of an ack note for a alone.
+func (a Ack) Encode() ([]byte, error) { return EncodeAcks(a.Edge, [][32]byte{a.SHA256}) }
+
+// EncodeAcks returns the text of an ack note: edge acknowledges shas.
+func EncodeAcks(edge string, shas [][32]byte) ([]byte, error) {
+	if err := ValidateEdgeID(edge); err != nil {
 		return nil, err
 	}
-	return fmt.Appendf(nil, "%sedge %s\nsha256 %x\n", ackHeader, a.Edge, a.SHA256), nil
+	if len(shas) == 0 || len(shas) > MaxAcksPerNote {
+		return nil, fmt.Errorf("ack: 1 to %d packages, got %d", MaxAcksPerNote, len(shas))
+	}
+	b := fmt.Appendf(nil, "%sedge %s\n", ackHeader, edge)
+	for _, h := range shas {
+		b = fmt.Appendf(b, "sha256 %x\n", h)
+	}
+	return b, nil
 }
 
-// DecodeAck reads an encoded Ack, accepting only the canonical form.
-func DecodeAck(b []byte) (Ack, error) {
-	fields, err := lines(b, ackHeader, "edge", "sha256")
+// SignAcks returns the signed ack note for shas.
+func SignAcks(edge string, shas [][32]byte, s note.Signer) ([]byte, error) {
+	text, err := EncodeAcks(edge, shas)
 	if err != nil {
-		return Ack{}, fmt.Errorf("ack: %w", err)
+		return nil, err
 	}
-	a := Ack{Edge: fields[0]}
-	if err := ValidateEdgeID(a.Edge); err != nil {
-		return Ack{}, fmt.Errorf("ack: edge: %w", err)
+	return note.Sign(&note.Note{Text: string(text)}, s)
+}
+
+// OpenAcks verifies a signed ack note against known (the verifiers of the
+// edge it names) and returns its acks.
+func OpenAcks(msg []byte, known note.Verifiers) ([]Ack, error) {
+	n, err := note.Open(msg, known)
+	if err != nil {
+		return nil, fmt.Errorf("ack: %w", err)
 	}
-	if a.SHA256, err = parseSHA(fields[1]); err != nil {
-		return Ack{}, fmt.Errorf("ack: sha256: %w", err)
+	return DecodeAcks([]byte(n.Text))
+}
+
+// UnverifiedAckEdge returns the edge an ack note claims to come from, to
+// find its verifiers; nothing else of an unverified note may be used.
+func UnverifiedAckEdge(msg []byte) (string, error) {
+	i := bytes.Index(msg, []byte("\n\n"))
+	if i < 0 {
+		return "", fmt.Errorf("ack: not a signed note")
 	}
-	if got, _ := a.Encode(); !bytes.Equal(got, b) {
-		return Ack{}, fmt.Errorf("ack: not in canonical form")
+	acks, err := DecodeAcks(msg[:i+1])
+	if err != nil {
+		return "", err
 	}
-	return a, nil
+	return acks[0].Edge, nil
+}
+
+// DecodeAcks reads the text of an ack note, accepting only the canonical
+// form.
+func DecodeAcks(b []byte) ([]Ack, error) {
+	s, ok := strings.CutPrefix(string(b), ackHeader)
+	if !ok {
+		return nil, fmt.Errorf("ack: must start with %q", strings.TrimSpace(ackHeader))
+	}
+	line, s, ok := strings.Cut(s, "\n")
+	edge, okEdge := strings.CutPrefix(line, "edge ")
+	if !ok || !okEdge {
+		return nil, fmt.Errorf("ack: line \"edge\" missing")
+	}
+	if err := ValidateEdgeID(edge); err != nil {
+		return nil, fmt.Errorf("ack: edge: %w", err)
+	}
+	var acks []Ack
+	for s != "" {
+		if len(acks) == MaxAcksPerNote {
+			return nil, fmt.Errorf("ack: more than %d packages", MaxAcksPerNote)
+		}
+		line, rest, ok := strings.Cut(s, "\n")
+		hexSHA, okSHA := strings.CutPrefix(line, "sha256 ")
+		if !ok || !okSHA {
+			return nil, fmt.Errorf("ack: line %d: want \"sha256 <hex>\"", len(acks)+3)
+		}
+		h, err := parseSHA(hexSHA)
+		if err != nil {
+			return nil, fmt.Errorf("ack: line %d: sha256: %w", len(acks)+3, err)
+		}
+		acks = append(acks, Ack{Edge: edge, SHA256: h})
+		s = rest
+	}
+	if len(acks) == 0 {
+		return nil, fmt.Errorf("ack: no package acknowledged")
+	}
+	return acks, nil
+}
+
+// DecodeAck reads the text of an ack note for exactly one package.
+func DecodeAck(b []byte) (Ack, error) {
+	acks, err := DecodeAcks(b)
+	if err != nil {
+		return Ack{}, err
+	}
+	if len(acks) != 1 {
+		return Ack{}, fmt.Errorf("ack: %d packages, want 1", len(acks))
+	}
+	return acks[0], nil
 }
 
 // Notice is a signed rejection notice: the edge Edge refused the package

@@ -116,3 +116,32 @@ func FuzzParseNoticeText(f *testing.F) {
 		}
 	})
 }
+
+func TestSignedAcks(t *testing.T) {
+	signer, verifiers := noticeKeys(t, "hanoi")
+	shas := [][32]byte{{1}, {2}, {3}}
+	msg, err := bus.SignAcks("hanoi", shas, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edge, err := bus.UnverifiedAckEdge(msg); err != nil || edge != "hanoi" {
+		t.Fatalf("UnverifiedAckEdge = %q, %v", edge, err)
+	}
+	acks, err := bus.OpenAcks(msg, verifiers)
+	if err != nil || len(acks) != 3 || acks[2].SHA256 != shas[2] || acks[0].Edge != "hanoi" {
+		t.Fatalf("OpenAcks = %+v, %v", acks, err)
+	}
+	// Another edge's key cannot ack in hanoi's name, nor can a bare text.
+	other, _ := noticeKeys(t, "hanoi")
+	forged, _ := bus.SignAcks("hanoi", shas, other)
+	if _, err := bus.OpenAcks(forged, verifiers); err == nil {
+		t.Error("an ack signed with another key opened")
+	}
+	text, _ := bus.EncodeAcks("hanoi", shas)
+	if _, err := bus.OpenAcks(text, verifiers); err == nil {
+		t.Error("an unsigned ack opened")
+	}
+	if _, err := bus.EncodeAcks("hanoi", nil); err == nil {
+		t.Error("an ack of nothing encoded")
+	}
+}

@@ -237,6 +237,10 @@ type rejCase struct {
 	edge   string // the edge whose inbox topic gets the receipt
 	reason string // the exact reason code
 	field  string // what the event's detail must name ("" for signing reasons, which name no field)
+	// sender is the sender the logged event must name: the one read from
+	// the verified package, "" when the package did not verify (the
+	// header's claim proves nothing).
+	sender string
 }
 
 func (x *rejWorld) testAtTheAxis(t *testing.T) {
@@ -310,22 +314,22 @@ func (x *rejWorld) testAtTheAxis(t *testing.T) {
 		{name: "unknown sender", edge: vpcp, reason: bus.RejectUnknownSender, field: "MessageHeader/From/OrganId",
 			msg: x.asEdge(t, vpcp, x.sealed(t, vpcp, "000.00.99."+strings.Split(g22, ".")[3], []string{h26}, x.number("")))},
 		// A package from hanoi's agency signed with vpcp's seal, published
-		// by vpcp: the receipt goes to the edge serving the sender.
-		{name: "signer not bound", edge: hanoi, reason: bus.RejectSignerNotBound, field: "MessageHeader/From/OrganId",
+		// by vpcp: the receipt goes back to the edge that published it.
+		{name: "signer not bound", edge: vpcp, reason: bus.RejectSignerNotBound, field: "MessageHeader/From/OrganId",
 			msg: x.asEdge(t, vpcp, x.sealed(t, vpcp, h26, []string{h53}, x.number("")))},
-		{name: "unknown recipient", edge: vpcp, reason: bus.RejectUnknownRecipient, field: "To/OrganId",
+		{name: "unknown recipient", edge: vpcp, reason: bus.RejectUnknownRecipient, field: "To/OrganId", sender: g22,
 			msg: x.asEdge(t, vpcp, x.sealed(t, vpcp, g22, []string{h26, "000.00.88." + strings.Split(h26, ".")[3]}, x.number("")))},
 		{name: "too large", edge: vpcp, reason: bus.RejectTooLarge, field: "Package",
 			msg: x.asEdge(t, vpcp, big)},
-		{name: "header sender", edge: vpcp, reason: bus.RejectHeaderMismatch, field: "header truc-sender",
+		{name: "header sender", edge: vpcp, sender: g22, reason: bus.RejectHeaderMismatch, field: "header truc-sender",
 			msg: mismatch(func(m *bus.Message) { m.Sender = x.sub(vpcp, 1) })},
-		{name: "header type", edge: vpcp, reason: bus.RejectHeaderMismatch, field: "header truc-type",
+		{name: "header type", edge: vpcp, sender: g22, reason: bus.RejectHeaderMismatch, field: "header truc-type",
 			msg: mismatch(func(m *bus.Message) { m.Type = bus.TypeStatus })},
-		{name: "header recipients", edge: vpcp, reason: bus.RejectHeaderMismatch, field: "header truc-recipients",
+		{name: "header recipients", edge: vpcp, sender: g22, reason: bus.RejectHeaderMismatch, field: "header truc-recipients",
 			msg: mismatch(func(m *bus.Message) { m.Recipients = m.Recipients[:1] })},
-		{name: "record key", edge: vpcp, reason: bus.RejectHeaderMismatch, field: "record key",
+		{name: "record key", edge: vpcp, sender: g22, reason: bus.RejectHeaderMismatch, field: "record key",
 			msg: mismatch(func(m *bus.Message) { m.Key = g22 + "/not-the-document" })},
-		{name: "unknown document", edge: hanoi, reason: bus.RejectUnknownDocument, field: "ResponseFor",
+		{name: "unknown document", edge: hanoi, reason: bus.RejectUnknownDocument, field: "ResponseFor", sender: h26,
 			msg: x.asEdge(t, hanoi, status)},
 	}
 
@@ -353,8 +357,8 @@ func (x *rejWorld) testAtTheAxis(t *testing.T) {
 			if want := sha256.Sum256(c.msg.Package); ev.PackageSHA256 != want {
 				t.Errorf("the event is about %x, the package hashes to %x", ev.PackageSHA256, want)
 			}
-			if ev.MessageID != c.msg.ID || ev.Sender != c.msg.Sender {
-				t.Errorf("the event names message %s from %s, want %s from %s", ev.MessageID, ev.Sender, c.msg.ID, c.msg.Sender)
+			if ev.MessageID != c.msg.ID || ev.Sender != c.sender {
+				t.Errorf("the event names message %s from %q, want %s from %q", ev.MessageID, ev.Sender, c.msg.ID, c.sender)
 			}
 			if c.field != "" && !strings.HasPrefix(ev.Detail, c.field+": ") {
 				t.Errorf("the detail %q does not name the field %q", ev.Detail, c.field)
