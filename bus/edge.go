@@ -38,6 +38,9 @@ func EdgeNoteName(edgeID string) string { return "truc.vn/edge/" + edgeID }
 const (
 	DefaultResendAfter = 30 * time.Second
 	DefaultAckBatch    = 256
+	// AckLinger is how long the edge gathers acks before it signs and
+	// sends them as one note.
+	AckLinger = 50 * time.Millisecond
 )
 
 // EdgeConfig configures an Edge. Zero fields take the defaults.
@@ -619,15 +622,21 @@ func (e *Edge) ackLoop(ctx context.Context) error {
 		case p := <-e.acks:
 			batch = append(batch, p)
 		}
+		// Acks are not urgent (the axis redelivers only after minutes):
+		// gather for a moment so that one seal signature covers many.
+		linger := time.NewTimer(AckLinger)
 	more:
 		for len(batch) < DefaultAckBatch {
 			select {
 			case p := <-e.acks:
 				batch = append(batch, p)
-			default:
+			case <-linger.C:
+				break more
+			case <-ctx.Done():
 				break more
 			}
 		}
+		linger.Stop()
 		msg, err := e.ackMessage(batch)
 		if err != nil {
 			// Only a broken seal key gets here; the axis redelivers and
