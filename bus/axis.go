@@ -187,30 +187,19 @@ func NewAxis(cfg AxisConfig, t Transport, l Ledger, d Directory, v Verifier) (*A
 // Run consumes the submit topic and runs the receipt, redelivery and purge
 // loops until ctx is done. It returns nil on a clean stop.
 func (a *Axis) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 5)
-	var wg sync.WaitGroup
-	run := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil && ctx.Err() == nil {
-				errc <- fmt.Errorf("axis %s: %w", name, err)
-				cancel()
-			}
-		}()
-	}
-	run("consumer", func(ctx context.Context) error {
-		return a.transport.Consume(ctx, a.cfg.Topics.Submit(), a.cfg.Group, a.Handle)
-	})
-	run("receipts", a.receiptLoop)
-	run("redelivery", a.redeliveryLoop)
-	run("purge", a.purgeLoop)
-	run("acks", a.ackLoop)
-	wg.Wait()
-	close(errc)
-	return <-errc
+	return runTasks(ctx, "axis",
+		task{"consumer", func(ctx context.Context) error {
+			return a.transport.Consume(ctx, a.cfg.Topics.Submit(), a.cfg.Group, a.Handle)
+		}},
+		task{"receipts", func(ctx context.Context) error {
+			return every(ctx, a.cfg.CheckpointEvery, a.log, "axis: sending receipts", a.sendReceipts)
+		}},
+		task{"redelivery", func(ctx context.Context) error {
+			return every(ctx, a.cfg.RedeliverScan, a.log, "axis: redelivery", a.Redeliver)
+		}},
+		task{"purge", a.purgeLoop},
+		task{"acks", a.ackLoop},
+	)
 }
 
 // Handle handles one record of the submit topic. It is the Handler the
@@ -786,21 +775,6 @@ func (a *Axis) queueReceipt(e Entry, leaf int64, kind EventKind) {
 	}
 }
 
-func (a *Axis) receiptLoop(ctx context.Context) error {
-	t := time.NewTicker(a.cfg.CheckpointEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		if err := a.sendReceipts(ctx); err != nil && ctx.Err() == nil {
-			a.log.Error("axis: sending receipts", "err", err)
-		}
-	}
-}
-
 // sendReceipts signs a checkpoint if the log grew and sends every pending
 // receipt it covers.
 func (a *Axis) sendReceipts(ctx context.Context) error {
@@ -881,21 +855,6 @@ func (a *Axis) sendReceipts(ctx context.Context) error {
 	// Receipts that failed to go are not retried here: the sender's edge
 	// resends its package until it has one, and the replay sends it again.
 	return errors.Join(errs...)
-}
-
-func (a *Axis) redeliveryLoop(ctx context.Context) error {
-	t := time.NewTicker(a.cfg.RedeliverScan)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		if err := a.Redeliver(ctx); err != nil && ctx.Err() == nil {
-			a.log.Error("axis: redelivery", "err", err)
-		}
-	}
 }
 
 // Redeliver publishes again every route that was never published (a crash

@@ -176,26 +176,11 @@ func (e *Edge) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 3)
-	var wg sync.WaitGroup
-	run := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil && ctx.Err() == nil {
-				errc <- fmt.Errorf("edge %s %s: %w", e.cfg.ID, name, err)
-				cancel()
-			}
-		}()
-	}
-	run("consumer", func(ctx context.Context) error { return e.transport.Consume(ctx, topic, e.cfg.Group, e.Handle) })
-	run("publisher", e.publishLoop)
-	run("acks", e.ackLoop)
-	wg.Wait()
-	close(errc)
-	return <-errc
+	return runTasks(ctx, "edge "+e.cfg.ID,
+		task{"consumer", func(ctx context.Context) error { return e.transport.Consume(ctx, topic, e.cfg.Group, e.Handle) }},
+		task{"publisher", e.publishLoop},
+		task{"acks", e.ackLoop},
+	)
 }
 
 // newID returns a fresh message ID: the edge ID, the time in
