@@ -145,28 +145,23 @@ func runAxis(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(args) > 0 && args[0] == "onboard" {
 		return runAxisOnboard(ctx, args[1:], stdout, stderr)
 	}
-	fs := newFlagSet("axis", axisSynopsis, axisExplain, stderr)
-	configPath := fs.String("config", "", "the axis config `file` (YAML)")
-	check := fs.Bool("check-config", false, "check the config and the files it names, then exit")
-	if err := parseFlags(fs, args, stdout); err != nil {
+	path, check, err := parseNodeFlags("axis", axisSynopsis, axisExplain, args, stdout, stderr)
+	if err != nil {
 		return err
 	}
-	if *configPath == "" || fs.NArg() > 0 {
-		return usageError("axis needs --config FILE and no arguments")
-	}
-	cfg, err := loadAxisConfig(*configPath)
+	cfg, err := loadAxisConfig(path)
 	if err != nil {
 		return err
 	}
 	logger, err := newLogger(cfg.Log, stderr)
 	if err != nil {
-		return fmt.Errorf("%s: %w", *configPath, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	if *check {
+	if check {
 		if err := checkAxisFiles(cfg, stderr); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s: ok\n", *configPath)
+		fmt.Fprintf(stdout, "%s: ok\n", path)
 		return nil
 	}
 	n, err := startAxis(ctx, cfg, logger, stderr)

@@ -129,24 +129,19 @@ func loadEdgeConfig(path string) (*edgeFile, error) {
 }
 
 func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("edge", edgeSynopsis, edgeExplain, stderr)
-	configPath := fs.String("config", "", "the edge config `file` (YAML)")
-	check := fs.Bool("check-config", false, "check the config and the files it names, then exit")
-	if err := parseFlags(fs, args, stdout); err != nil {
+	path, check, err := parseNodeFlags("edge", edgeSynopsis, edgeExplain, args, stdout, stderr)
+	if err != nil {
 		return err
 	}
-	if *configPath == "" || fs.NArg() > 0 {
-		return usageError("edge needs --config FILE and no arguments")
-	}
-	cfg, err := loadEdgeConfig(*configPath)
+	cfg, err := loadEdgeConfig(path)
 	if err != nil {
 		return err
 	}
 	logger, err := newLogger(cfg.Log, stderr)
 	if err != nil {
-		return fmt.Errorf("%s: %w", *configPath, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	if *check {
+	if check {
 		if err := cfg.Kafka.ResolveSecrets(os.LookupEnv); err != nil {
 			return err
 		}
@@ -166,7 +161,7 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				return fmt.Errorf("axis token: %w", err)
 			}
 		}
-		fmt.Fprintf(stdout, "%s: ok\n", *configPath)
+		fmt.Fprintf(stdout, "%s: ok\n", path)
 		return nil
 	}
 	n, err := startEdge(ctx, cfg, logger, stderr)

@@ -353,3 +353,18 @@ func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
 }
+
+// parseNodeFlags parses the command line of a node command (axis, edge):
+// --config FILE and -check-config, no arguments.
+func parseNodeFlags(name, synopsis, explain string, args []string, stdout, stderr io.Writer) (configPath string, check bool, err error) {
+	fs := newFlagSet(name, synopsis, explain, stderr)
+	path := fs.String("config", "", "the "+name+" config `file` (YAML)")
+	checkOnly := fs.Bool("check-config", false, "check the config and the files it names, then exit")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return "", false, err
+	}
+	if *path == "" || fs.NArg() > 0 {
+		return "", false, usageError(name + " needs --config FILE and no arguments")
+	}
+	return *path, *checkOnly, nil
+}
