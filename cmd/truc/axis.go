@@ -33,7 +33,7 @@ import (
 	"truc.vn/truc/signing/notesig"
 )
 
-const axisSynopsis = "truc axis --config FILE [-check-config]\n       truc axis onboard --config FILE --edge ID --cert PEM --agency ORGANID=NAME..."
+const axisSynopsis = "axis --config FILE [-check-config]\n       truc axis onboard --axis URL --token-file FILE --edge ID --cert PEM --agency ORGANID=NAME..."
 
 const axisExplain = `Run the central axis: consume truc.submit, verify every package, record it
 in the ledger and the transparency log, route it to every recipient edge,

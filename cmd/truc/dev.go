@@ -20,7 +20,7 @@ import (
 	"truc.vn/truc/signing/demopki"
 )
 
-const devSynopsis = "truc dev [--data DIR] [--edges N] [--agencies N] [--port P] [--init-only]"
+const devSynopsis = "dev [--data DIR] [--edges N] [--agencies N] [--port P] [--init-only]"
 
 const devExplain = `Run the whole exchange on this machine: the embedded Kafka-protocol broker,
 the axis and several demo agencies' edges, in one process. The first start

@@ -24,7 +24,7 @@ import (
 	"truc.vn/truc/signing/notesig"
 )
 
-const edgeSynopsis = "truc edge --config FILE [-check-config]"
+const edgeSynopsis = "edge --config FILE [-check-config]"
 
 const edgeExplain = `Run an edge node for an agency's document-management software (DMS): it
 takes edXML packages from the DMS (HTTP API /v1), signs them with the

@@ -14,7 +14,7 @@ import (
 	"truc.vn/truc/bus"
 )
 
-const onboardSynopsis = "truc axis onboard --axis URL --token-file FILE --edge ID --cert PEM --agency ORGANID=NAME [--agency ...] [--parent ORGANID]"
+const onboardSynopsis = "axis onboard --axis URL --token-file FILE --edge ID --cert PEM --agency ORGANID=NAME [--agency ...] [--parent ORGANID]"
 
 const onboardExplain = `Register an edge with a running axis in one step: the edge, the agencies it
 serves, and the binding of its seal certificate to each of them. The axis
