@@ -37,13 +37,17 @@ const axisSynopsis = "axis --config FILE [-check-config]\n       truc axis onboa
 
 const axisExplain = `Run the central axis: consume truc.submit, verify every package, record it
 in the ledger and the transparency log, route it to every recipient edge,
-and send signed receipts. The HTTP listener serves the directory admin API
-(/admin/v1/...), the directory and CRL sync API for edges (/v1/directory,
-/v1/crls), the log's checkpoint (/v1/log/checkpoint), /healthz, /readyz and
-/metrics.
+and send signed receipts. The HTTP listener serves:
+  /admin/v1/...        the directory admin API, and /admin/v1/letters?key=
+                       (a letter's per-recipient state and timeline); admin token
+  /v1/directory, /v1/crls   directory and CRL sync for edges; sync token
+  /v1/log/checkpoint, /v1/log/consistency?old=&new=, /v1/log/key
+                       the transparency log, for auditors
+  /healthz, /readyz, /metrics
 
 The config file is YAML; see configs/axis.example.yaml. -check-config
-loads and checks it (and the files it names) and exits.
+loads and checks it (and the files it names) and exits. "truc axis
+onboard" registers an edge with a running axis.
 
 Example:
   truc axis --config /etc/truc/axis.yaml
