@@ -56,3 +56,18 @@ func writeTestFile(t *testing.T, path, body string) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestInsecureRemote(t *testing.T) {
+	for u, want := range map[string]bool{
+		"http://127.0.0.1:8701":        false,
+		"http://localhost:8701":        false,
+		"http://[::1]:8701":            false,
+		"https://axis.truc.gov.vn":     false,
+		"http://axis.truc.gov.vn:8443": true,
+		"http://10.0.0.10:8443":        true,
+	} {
+		if got := insecureRemote(u); got != want {
+			t.Errorf("insecureRemote(%q) = %v, want %v", u, got, want)
+		}
+	}
+}

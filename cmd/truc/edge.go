@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -255,6 +256,9 @@ func startEdge(ctx context.Context, cfg *edgeFile, log *slog.Logger, stderr io.W
 	}
 	dcfg := directory.Config{Topics: n.transport.Topics()}
 	if cfg.Axis.URL != "" {
+		if insecureRemote(cfg.Axis.URL) {
+			log.Warn("edge: axis.url is plain http to another host: the directory and CRLs it syncs are not protected; use https", "url", cfg.Axis.URL)
+		}
 		token, err := readToken(cfg.Axis.TokenFile, cfg.Axis.TokenEnv)
 		if err != nil {
 			return nil, fmt.Errorf("axis token: %w", err)
@@ -397,4 +401,20 @@ func (n *edgeNode) close() {
 	if n.seal != nil {
 		n.seal.close()
 	}
+}
+
+// insecureRemote reports whether u is plain http to a host other than
+// this machine: the directory synced over it decides which certificates
+// may sign for which agency, so it needs TLS.
+func insecureRemote(u string) bool {
+	parsed, err := url.Parse(u)
+	if err != nil || parsed.Scheme != "http" {
+		return false
+	}
+	host := parsed.Hostname()
+	if host == "localhost" {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
 }
