@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -159,8 +160,7 @@ type Axis struct {
 
 	mu      sync.Mutex
 	pending []pendingReceipt // receipts waiting for a checkpoint
-	kick    chan struct{}
-	acks    chan Ack // acks waiting to be recorded
+	acks    chan Ack         // acks waiting to be recorded
 }
 
 type pendingReceipt struct {
@@ -181,7 +181,7 @@ func NewAxis(cfg AxisConfig, t Transport, l Ledger, d Directory, v Verifier) (*A
 	if t == nil || l == nil || d == nil || v == nil {
 		return nil, errors.New("axis: transport, ledger, directory and verifier are required")
 	}
-	return &Axis{cfg: cfg, transport: t, ledger: l, dir: d, verifier: v, log: cfg.Logger, kick: make(chan struct{}, 1), acks: make(chan Ack, 4096)}, nil
+	return &Axis{cfg: cfg, transport: t, ledger: l, dir: d, verifier: v, log: cfg.Logger, acks: make(chan Ack, 4096)}, nil
 }
 
 // Run consumes the submit topic and runs the receipt, redelivery and purge
@@ -310,7 +310,7 @@ func (a *Axis) handlePackage(ctx context.Context, d Delivery) error {
 		h(m.Type, now)
 	}
 	a.log.Info("axis: accepted", "msg_id", m.ID, "type", m.Type, "sender", e.Sender, "recipients", len(e.Recipients), "edges", len(stored.Routes), "sha256", hex.EncodeToString(m.SHA256[:]), "leaf", stored.Leaf)
-	if err := a.deliver(ctx, stored, m.Package, false); err != nil {
+	if err := a.deliver(ctx, stored, m.Package); err != nil {
 		return err
 	}
 	a.queueReceipt(stored, stored.Leaf, ev.Kind)
@@ -461,14 +461,15 @@ func (a *Axis) reject(ctx context.Context, m Message, re *RejectError, now time.
 	return nil
 }
 
+// sanitizeDetail makes s fit a detail field: valid UTF-8 with every
+// control character replaced by a space.
 func sanitizeDetail(s string) string {
-	b := []rune(s)
-	for i, r := range b {
+	return strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
-			b[i] = ' '
+			return ' '
 		}
-	}
-	return string(b)
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 }
 
 // replay answers a package seen before: its routes never published are
@@ -493,7 +494,7 @@ func (a *Axis) replay(ctx context.Context, e Entry) error {
 			return fmt.Errorf("reading package %s: %w", e.MessageID, err)
 		}
 		if err == nil {
-			if err := a.deliver(ctx, e, pkg, false); err != nil {
+			if err := a.deliver(ctx, e, pkg); err != nil {
 				return err
 			}
 		}
@@ -507,13 +508,13 @@ func (a *Axis) replay(ctx context.Context, e Entry) error {
 	return nil
 }
 
-// deliver publishes pkg to every route of e that is still pending (or, when
-// again is set, every route not acked), then records each delivery.
-func (a *Axis) deliver(ctx context.Context, e Entry, pkg []byte, again bool) error {
+// deliver publishes pkg to every route of e that is still pending, then
+// records each delivery. (Redeliver publishes the others again.)
+func (a *Axis) deliver(ctx context.Context, e Entry, pkg []byte) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(e.Routes))
 	for i, r := range e.Routes {
-		if r.State == RouteAcked || (r.State == RouteDelivered && !again) {
+		if r.State != RoutePending {
 			continue
 		}
 		wg.Add(1)
@@ -751,7 +752,7 @@ func (a *Axis) handleNotice(ctx context.Context, d Delivery) error {
 		return fmt.Errorf("recording notice %s against %s: %w", m.ID, orig.MessageID, err)
 	}
 	a.log.Warn("axis: rejection notice", "msg_id", orig.MessageID, "edge", n.Edge, "reason", n.Reason)
-	if err := a.deliver(ctx, stored, m.Package, false); err != nil {
+	if err := a.deliver(ctx, stored, m.Package); err != nil {
 		return err
 	}
 	// The refusing edge gets the receipt of its notice, as a replay of the
@@ -769,10 +770,6 @@ func (a *Axis) queueReceipt(e Entry, leaf int64, kind EventKind) {
 	a.mu.Lock()
 	a.pending = append(a.pending, pendingReceipt{leaf: leaf, edge: e.FromEdge, key: e.Key, recipient: e.Sender, kind: kind, about: e.SHA256})
 	a.mu.Unlock()
-	select {
-	case a.kick <- struct{}{}:
-	default:
-	}
 }
 
 // sendReceipts signs a checkpoint if the log grew and sends every pending

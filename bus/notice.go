@@ -172,13 +172,7 @@ func (n Notice) text() ([]byte, error) {
 	if err := checkReasonCode(n.Reason); err != nil {
 		return nil, err
 	}
-	d := strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, strings.ToValidUTF8(n.Detail, "\uFFFD"))
-	d = truncateUTF8(d, MaxDetailLen)
+	d := truncateUTF8(sanitizeDetail(n.Detail), MaxDetailLen)
 	return fmt.Appendf(nil, "%sedge %s\nsha256 %x\nmessage-id %s\nreason %s\ndetail %s\n",
 		noticeHeader, n.Edge, n.SHA256, n.MessageID, n.Reason, d), nil
 }

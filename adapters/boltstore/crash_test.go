@@ -132,8 +132,40 @@ func TestKill9(t *testing.T) {
 // acknowledged (index → leaf).
 func runAndKill(t *testing.T, dir string, round int) map[int64]string {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKill9Child$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, "TRUC_CRASH_ROUND="+strconv.Itoa(round))
+	acked := map[int64]string{}
+	killChild(t, "TestKill9Child", crashDirEnv, dir, round, 2000, 60*time.Second, func(line string) (int, error) {
+		// "ack <first> <leaf>|<leaf>|..."
+		rest, ok := strings.CutPrefix(line, "ack ")
+		if !ok {
+			return 0, nil
+		}
+		first, leaves, _ := strings.Cut(rest, " ")
+		i, err := strconv.ParseInt(first, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bad ack line %q", line)
+		}
+		ls := strings.Split(leaves, "|")
+		for j, leaf := range ls {
+			acked[i+int64(j)] = leaf
+		}
+		return len(ls), nil
+	})
+	return acked
+}
+
+// killChild runs the test named test of this test binary as a child
+// process, with envName set to dir (which turns that test into the
+// child's work) and TRUC_CRASH_ROUND to round. It hands every line the
+// child prints to line, which records what the child acknowledged and
+// returns how many calls that line acknowledged; once enough are
+// recorded, it kills the child with SIGKILL, in the middle of its work, and
+// returns when the child is gone and every line it printed is read. It
+// fails the test if the child acknowledges too little within limit, prints
+// a line line refuses, or ends other than by the kill.
+func killChild(t *testing.T, test, envName, dir string, round, enough int, limit time.Duration, line func(string) (int, error)) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), envName+"="+dir, "TRUC_CRASH_ROUND="+strconv.Itoa(round))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -143,42 +175,35 @@ func runAndKill(t *testing.T, dir string, round int) map[int64]string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	acked := map[int64]string{}
-	enough := make(chan struct{})
-	readDone := make(chan error)
+	reached := make(chan struct{})
+	readDone := make(chan error, 1)
+	n := 0
 	go func() {
 		sc := bufio.NewScanner(out)
-		signaled := false
 		for sc.Scan() {
-			// "ack <first> <leaf>|<leaf>|..."
-			rest, ok := strings.CutPrefix(sc.Text(), "ack ")
-			if !ok {
-				continue
-			}
-			first, leaves, _ := strings.Cut(rest, " ")
-			i, err := strconv.ParseInt(first, 10, 64)
+			k, err := line(sc.Text())
 			if err != nil {
-				readDone <- fmt.Errorf("bad ack line %q", sc.Text())
+				readDone <- err
 				return
 			}
-			for j, leaf := range strings.Split(leaves, "|") {
-				acked[i+int64(j)] = leaf
+			if n < enough && n+k >= enough {
+				close(reached)
 			}
-			if !signaled && len(acked) >= 2000 {
-				signaled = true
-				close(enough)
-			}
+			n += k
 		}
 		readDone <- sc.Err()
 	}()
 	select {
-	case <-enough:
-	case <-time.After(60 * time.Second):
+	case <-reached:
+	case err := <-readDone:
 		cmd.Process.Kill()
 		cmd.Wait()
-		t.Fatalf("round %d: the child acknowledged only %d leaves in 60 s; stderr:\n%s", round, len(acked), stderr.String())
+		t.Fatalf("round %d: the child stopped early (%v); stderr:\n%s", round, err, stderr.String())
+	case <-time.After(limit):
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("round %d: the child acknowledged too little in %s; stderr:\n%s", round, limit, stderr.String())
 	}
-	// Kill in the middle of appends and checkpoint signing.
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +214,6 @@ func runAndKill(t *testing.T, dir string, round int) map[int64]string {
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Fatalf("round %d: the child was not killed by SIGKILL (%v); stderr:\n%s", round, err, stderr.String())
 	}
-	return acked
 }
 
 // TestKill9Child is the child of TestKill9; without crashDirEnv it skips.

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -411,71 +410,32 @@ type edgeAcks struct {
 // 300 calls, kills it with SIGKILL and returns what it acknowledged.
 func runEdgeChild(t *testing.T, dir string, round int) edgeAcks {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestEdgeKill9Child$", "-test.count=1")
-	cmd.Env = append(os.Environ(), edgeCrashDirEnv+"="+dir, "TRUC_CRASH_ROUND="+strconv.Itoa(round))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	acked := edgeAcks{puts: map[string][32]byte{}, receives: map[string]uint64{}, takes: map[string]string{}}
-	enough := make(chan struct{})
-	readDone := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		n := 0
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			if len(f) != 3 {
-				continue
-			}
-			switch f[0] {
-			case "put":
-				var sha [32]byte
-				if _, err := hex.Decode(sha[:], []byte(f[2])); err != nil {
-					readDone <- fmt.Errorf("bad line %q", sc.Text())
-					return
-				}
-				acked.puts[f[1]] = sha
-			case "recv":
-				seq, err := strconv.ParseUint(f[2], 10, 64)
-				if err != nil {
-					readDone <- fmt.Errorf("bad line %q", sc.Text())
-					return
-				}
-				acked.receives[f[1]] = seq
-			case "take":
-				acked.takes[f[1]] = f[2]
-			default:
-				continue
-			}
-			if n++; n == 300 {
-				close(enough)
-			}
+	killChild(t, "TestEdgeKill9Child", edgeCrashDirEnv, dir, round, 300, 90*time.Second, func(line string) (int, error) {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			return 0, nil
 		}
-		readDone <- sc.Err()
-	}()
-	select {
-	case <-enough:
-	case <-time.After(90 * time.Second):
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("round %d: the child acknowledged too little in 90 s; stderr:\n%s", round, stderr.String())
-	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL on Unix
-		t.Fatal(err)
-	}
-	if err := <-readDone; err != nil {
-		t.Fatal(err)
-	}
-	err = cmd.Wait()
-	if cmd.ProcessState.ExitCode() != -1 { // -1: ended by a signal
-		t.Fatalf("round %d: the child exited by itself (%v) instead of being killed; stderr:\n%s", round, err, stderr.String())
-	}
+		switch f[0] {
+		case "put":
+			var sha [32]byte
+			if _, err := hex.Decode(sha[:], []byte(f[2])); err != nil {
+				return 0, fmt.Errorf("bad line %q", line)
+			}
+			acked.puts[f[1]] = sha
+		case "recv":
+			seq, err := strconv.ParseUint(f[2], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("bad line %q", line)
+			}
+			acked.receives[f[1]] = seq
+		case "take":
+			acked.takes[f[1]] = f[2]
+		default:
+			return 0, nil
+		}
+		return 1, nil
+	})
 	return acked
 }
 

@@ -2,14 +2,12 @@ package boltstore_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -573,78 +571,34 @@ type delivery struct {
 // → leaf), deliveries (→ leaf) and the last seq of each goroutine.
 func runLedgerChild(t *testing.T, dir string, round int) (recs map[[32]byte]int64, dels map[delivery]int64, seqs []int) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestLedgerKill9Child$", "-test.count=1")
-	cmd.Env = append(os.Environ(), ledgerCrashDirEnv+"="+dir, "TRUC_CRASH_ROUND="+strconv.Itoa(round))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	recs, dels = map[[32]byte]int64{}, map[delivery]int64{}
 	seqs = []int{-1, -1, -1, -1}
-	enough := make(chan struct{})
-	readDone := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		signaled := false
-		for sc.Scan() {
-			// "rec <g> <seq> <sha hex> <leaf>" or "del <sha hex> <edge> <leaf>"
-			f := strings.Fields(sc.Text())
-			bad := func() { readDone <- fmt.Errorf("bad line %q", sc.Text()) }
-			switch {
-			case len(f) == 5 && f[0] == "rec":
-				g, err1 := strconv.Atoi(f[1])
-				seq, err2 := strconv.Atoi(f[2])
-				sha, err3 := hex.DecodeString(f[3])
-				leaf, err4 := strconv.ParseInt(f[4], 10, 64)
-				if errors.Join(err1, err2, err3, err4) != nil || len(sha) != 32 || g < 0 || g >= len(seqs) {
-					bad()
-					return
-				}
-				recs[[32]byte(sha)] = leaf
-				seqs[g] = max(seqs[g], seq)
-			case len(f) == 4 && f[0] == "del":
-				sha, err1 := hex.DecodeString(f[1])
-				leaf, err2 := strconv.ParseInt(f[3], 10, 64)
-				if errors.Join(err1, err2) != nil || len(sha) != 32 {
-					bad()
-					return
-				}
-				dels[delivery{[32]byte(sha), f[2]}] = leaf
-			default:
-				continue
+	killChild(t, "TestLedgerKill9Child", ledgerCrashDirEnv, dir, round, 1500, 60*time.Second, func(line string) (int, error) {
+		// "rec <g> <seq> <sha hex> <leaf>" or "del <sha hex> <edge> <leaf>"
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 5 && f[0] == "rec":
+			g, err1 := strconv.Atoi(f[1])
+			seq, err2 := strconv.Atoi(f[2])
+			sha, err3 := hex.DecodeString(f[3])
+			leaf, err4 := strconv.ParseInt(f[4], 10, 64)
+			if errors.Join(err1, err2, err3, err4) != nil || len(sha) != 32 || g < 0 || g >= len(seqs) {
+				return 0, fmt.Errorf("bad line %q", line)
 			}
-			if !signaled && len(recs)+len(dels) >= 1500 {
-				signaled = true
-				close(enough)
+			recs[[32]byte(sha)] = leaf
+			seqs[g] = max(seqs[g], seq)
+		case len(f) == 4 && f[0] == "del":
+			sha, err1 := hex.DecodeString(f[1])
+			leaf, err2 := strconv.ParseInt(f[3], 10, 64)
+			if errors.Join(err1, err2) != nil || len(sha) != 32 {
+				return 0, fmt.Errorf("bad line %q", line)
 			}
+			dels[delivery{[32]byte(sha), f[2]}] = leaf
+		default:
+			return 0, nil
 		}
-		readDone <- sc.Err()
-	}()
-	select {
-	case <-enough:
-	case err := <-readDone:
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("round %d: the child stopped early (%v); stderr:\n%s", round, err, stderr.String())
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("round %d: the child acknowledged only %d calls in 60 s; stderr:\n%s", round, len(recs)+len(dels), stderr.String())
-	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL on Unix
-		t.Fatal(err)
-	}
-	if err := <-readDone; err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err == nil {
-		t.Fatalf("round %d: the child exited cleanly instead of being killed", round)
-	}
+		return 1, nil
+	})
 	return recs, dels, seqs
 }
 

@@ -133,17 +133,7 @@ func (c *axisFile) validate() error {
 }
 
 // loadAxisConfig reads, resolves and checks an axis config file.
-func loadAxisConfig(path string) (*axisFile, error) {
-	var c axisFile
-	if err := loadConfigFile(path, &c); err != nil {
-		return nil, err
-	}
-	c.resolve(path)
-	if err := c.validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &c, nil
-}
+func loadAxisConfig(path string) (*axisFile, error) { return loadNodeConfig[axisFile](path) }
 
 func runAxis(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "onboard" {

@@ -117,17 +117,8 @@ func (c *edgeFile) validate() error {
 	return errors.Join(errs...)
 }
 
-func loadEdgeConfig(path string) (*edgeFile, error) {
-	var c edgeFile
-	if err := loadConfigFile(path, &c); err != nil {
-		return nil, err
-	}
-	c.resolve(path)
-	if err := c.validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &c, nil
-}
+// loadEdgeConfig reads, resolves and checks an edge config file.
+func loadEdgeConfig(path string) (*edgeFile, error) { return loadNodeConfig[edgeFile](path) }
 
 func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	path, check, err := parseNodeFlags("edge", edgeSynopsis, edgeExplain, args, stdout, stderr)

@@ -368,3 +368,26 @@ func parseNodeFlags(name, synopsis, explain string, args []string, stdout, stder
 	}
 	return *path, *checkOnly, nil
 }
+
+// nodeConfig is a node's config file type (axisFile, edgeFile).
+type nodeConfig interface {
+	resolve(path string)
+	validate() error
+}
+
+// loadNodeConfig reads a node config strictly, makes its paths relative to
+// the file, and checks it.
+func loadNodeConfig[T any, P interface {
+	*T
+	nodeConfig
+}](path string) (*T, error) {
+	c := new(T)
+	if err := loadConfigFile(path, c); err != nil {
+		return nil, err
+	}
+	P(c).resolve(path)
+	if err := P(c).validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
