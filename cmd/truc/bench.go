@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"maps"
 	"math"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -505,7 +504,7 @@ func benchRunAll(ctx context.Context, o benchOptions, logger *slog.Logger, warni
 	} else if dir, err = filepath.Abs(dir); err != nil {
 		return nil, err
 	}
-	base, err := benchFreePorts("127.0.0.1", o.Edges+2)
+	base, err := freePorts("127.0.0.1", o.Edges+2)
 	if err != nil {
 		return nil, err
 	}
@@ -1323,34 +1322,6 @@ func benchLoadAvg() string {
 		return ""
 	}
 	return strings.Join(f[:3], " ")
-}
-
-// benchFreePorts finds n consecutive free TCP ports on host.
-func benchFreePorts(host string, n int) (int, error) {
-	for range 50 {
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			return 0, fmt.Errorf("finding free ports: %w", err)
-		}
-		base := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if base+n > 65000 {
-			continue
-		}
-		ok := true
-		for i := 0; i < n && ok; i++ {
-			l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(base+i)))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return base, nil
-		}
-	}
-	return 0, fmt.Errorf("finding free ports: no run of %d free ports on %s", n, host)
 }
 
 // benchProgress shows a step's progress on standard error: one line

@@ -12,10 +12,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -390,4 +392,27 @@ func loadNodeConfig[T any, P interface {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
+}
+
+// freePorts finds n consecutive free TCP ports on host for a demo world,
+// below the kernel's ephemeral range (32768 and up on Linux): the nodes
+// bind them a moment later, and a port from the ephemeral range can be
+// handed to another process's outgoing connection in between.
+func freePorts(host string, n int) (int, error) {
+	for range 200 {
+		base := 20000 + rand.IntN(12000-n)
+		ok := true
+		for i := 0; i < n && ok; i++ {
+			l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(base+i)))
+			if err != nil {
+				ok = false
+				break
+			}
+			l.Close()
+		}
+		if ok {
+			return base, nil
+		}
+	}
+	return 0, fmt.Errorf("finding free ports: no run of %d free ports on %s", n, host)
 }
