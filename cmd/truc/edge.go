@@ -64,6 +64,11 @@ type edgeFile struct {
 	ResendAfter     time.Duration `yaml:"resend_after"`
 	MaxPackageBytes int           `yaml:"max_package_bytes"`
 	Log             logConfig     `yaml:"log"`
+	// VXP, Webhooks and Folder are the other ways a DMS connects: the
+	// VXP-compatible API, pushes to the DMS, and a drop folder.
+	VXP      vxpSection     `yaml:"vxp"`
+	Webhooks webhookSection `yaml:"webhooks"`
+	Folder   folderSection  `yaml:"folder"`
 }
 
 type edgeAxisConfig struct {
@@ -87,6 +92,9 @@ func (c *edgeFile) resolve(path string) {
 	c.Directory.File = resolvePath(path, c.Directory.File)
 	c.Trust.resolve(path)
 	c.Seal.resolve(path)
+	c.VXP.resolve(path)
+	c.Webhooks.resolve(path)
+	c.Folder.resolve(path)
 }
 
 func (c *edgeFile) validate() error {
@@ -114,6 +122,9 @@ func (c *edgeFile) validate() error {
 	if err := c.API.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("api: %w", err))
 	}
+	errs = append(errs, c.VXP.validate()...)
+	errs = append(errs, c.Webhooks.validate()...)
+	errs = append(errs, c.Folder.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -207,6 +218,8 @@ type edgeNode struct {
 	edge      *bus.Edge
 	api       *restapi.Handler
 	handler   http.Handler
+	// services run beside the edge (webhooks, drop folder) until ctx ends.
+	services []func(context.Context) error
 }
 
 func startEdge(ctx context.Context, cfg *edgeFile, log *slog.Logger, stderr io.Writer) (n *edgeNode, err error) {
@@ -338,6 +351,18 @@ func startEdge(ctx context.Context, cfg *edgeFile, log *slog.Logger, stderr io.W
 	mux.Handle("/healthz", ops)
 	mux.Handle("/readyz", ops)
 	mux.Handle("/metrics", ops)
+	if err := n.startVXP(mux); err != nil {
+		return nil, fmt.Errorf("vxp: %w", err)
+	}
+	for _, start := range []func(context.Context) (func(context.Context) error, error){n.startWebhooks, n.startFolder} {
+		run, err := start(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if run != nil {
+			n.services = append(n.services, run)
+		}
+	}
 	n.handler = mux
 	return n, nil
 }
@@ -349,7 +374,7 @@ func (n *edgeNode) run(ctx context.Context, ready func(net.Addr)) error {
 	// does not wait for them.
 	defer context.AfterFunc(ctx, n.api.EndLongPolls)()
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
+	errc := make(chan error, 4+len(n.services))
 	start := func(f func() error) {
 		wg.Add(1)
 		go func() {
@@ -376,6 +401,9 @@ func (n *edgeNode) run(ctx context.Context, ready func(net.Addr)) error {
 	})
 	if n.syncer != nil {
 		start(func() error { return n.syncer.Run(ctx, n.dir) })
+	}
+	for _, run := range n.services {
+		start(func() error { return run(ctx) })
 	}
 	wg.Wait()
 	close(errc)
