@@ -48,4 +48,6 @@ type Directory interface {
 	CheckSigner(organID string, chain []*x509.Certificate, at time.Time) error
 	// Version is the directory version: it grows with every change.
 	Version() int64
+	// Agencies lists every agency, ordered by OrganID.
+	Agencies() []Agency
 }

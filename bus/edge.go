@@ -396,25 +396,29 @@ func (e *Edge) Item(ctx context.Context, id string) (InboxItem, []byte, error) {
 	return e.store.Item(ctx, id)
 }
 
-// Take records that the DMS has taken item id and, unless the DMS sends its
-// own (SendsOwn01), queues status 01 from each of the item's recipient
-// agencies among organs (nil: all of them), once per item.
-//
-// The 01 is recorded per item, not per agency: when two DMS share an item
-// on one edge, the first to take it answers for its agencies only. (One
-// DMS per edge, the usual set-up, answers for all.)
+// Take records that the DMS acting for organs (nil: every agency) has
+// taken item id and, unless the DMS sends its own (SendsOwn01), queues
+// status 01 from each of the item's recipient agencies among organs that
+// has not sent one yet. Several DMS may share an item on one edge: each
+// answers for its own agencies, once.
 func (e *Edge) Take(ctx context.Context, id string, organs []string) (InboxItem, error) {
 	item, pkg, err := e.store.Item(ctx, id)
 	if err != nil {
 		return InboxItem{}, err
 	}
+	takers, err := recipientsAmong(item, organs)
+	if err != nil {
+		return InboxItem{}, err
+	}
 	var statuses []OutboxEntry
-	if !e.cfg.SendsOwn01 && item.Type == TypeDocument && item.Status01 == "" {
-		if statuses, err = e.statuses(ctx, item, pkg, organs, edoc.StatusArrived, "", ""); err != nil {
-			return InboxItem{}, err
+	if !e.cfg.SendsOwn01 && item.Type == TypeDocument {
+		if need := unanswered(item, takers); len(need) > 0 {
+			if statuses, err = e.statuses(ctx, item, pkg, need, edoc.StatusArrived, "", ""); err != nil {
+				return InboxItem{}, err
+			}
 		}
 	}
-	item, err = e.store.Take(ctx, id, e.cfg.Now(), statuses)
+	item, err = e.store.Take(ctx, id, Taking{At: e.cfg.Now(), Organs: takers, Statuses: statuses})
 	if err != nil {
 		return InboxItem{}, err
 	}
@@ -424,10 +428,69 @@ func (e *Edge) Take(ctx context.Context, id string, organs []string) (InboxItem,
 	return item, nil
 }
 
+// Acknowledge records a DMS's acknowledgement of item id (VXP
+// updateStatus) for the item's recipient agencies among organs (nil:
+// all): the taking, and ack. It never sends a 01: a DMS that acknowledges
+// sends its own. Done and fail are final; changing one into the other is
+// ErrConflict.
+func (e *Edge) Acknowledge(ctx context.Context, id string, organs []string, ack DMSAck) (InboxItem, error) {
+	if !ack.Valid() || ack == DMSAckNone {
+		return InboxItem{}, Reject(RejectInvalid, "status", "%q is not processing, done or fail", ack)
+	}
+	item, _, err := e.store.Item(ctx, id)
+	if err != nil {
+		return InboxItem{}, err
+	}
+	takers, err := recipientsAmong(item, organs)
+	if err != nil {
+		return InboxItem{}, err
+	}
+	return e.store.Take(ctx, id, Taking{At: e.cfg.Now(), Organs: takers, Ack: ack})
+}
+
+// recipientsAmong returns the item's recipients among organs (nil: all of
+// them), or a rejection when there are none.
+func recipientsAmong(item InboxItem, organs []string) ([]string, error) {
+	if organs == nil {
+		return item.Recipients, nil
+	}
+	var out []string
+	for _, r := range item.Recipients {
+		if slices.Contains(organs, r) {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return nil, Reject(RejectNotParticipant, "id", "none of the recipients of item %s is an agency this client acts for", item.ID)
+	}
+	return out, nil
+}
+
+// unanswered returns the agencies among organs that sent no 01 for item.
+func unanswered(item InboxItem, organs []string) []string {
+	var out []string
+	for _, o := range organs {
+		if item.Deliveries[o].Status01 == "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// Outbox lists what the edge sent (see EdgeStore.Outbox): newest first,
+// without package bytes.
+func (e *Edge) Outbox(ctx context.Context, q OutboxQuery) ([]OutboxEntry, error) {
+	return e.store.Outbox(ctx, q)
+}
+
+// Directory returns the directory the edge routes with (a synced copy of
+// the axis's).
+func (e *Edge) Directory() Directory { return e.dir }
+
 // PostStatus builds, signs and queues a status about inbox item id from
 // each of its recipient agencies among organs (nil: all of them). Only a
-// document can be answered, with 01–06, 15 or 16; a second 01 is
-// ErrConflict.
+// document can be answered, with 01–06, 15 or 16; a 01 from agencies that
+// all sent one already is ErrConflict.
 func (e *Edge) PostStatus(ctx context.Context, id string, organs []string, code, description, staff string) (OutboxEntry, error) {
 	sc := edoc.ParseStatusCode(code)
 	switch sc {
@@ -443,23 +506,26 @@ func (e *Edge) PostStatus(ctx context.Context, id string, organs []string, code,
 	if item.Type != TypeDocument {
 		return OutboxEntry{}, Reject(RejectStatusDirection, "id", "item %s is a %s; only documents are answered with a status", id, item.Type)
 	}
-	if sc == edoc.StatusArrived && item.Status01 != "" {
-		return OutboxEntry{}, fmt.Errorf("item %s was already answered with 01 (%s): %w", id, item.Status01, ErrConflict)
-	}
-	statuses, err := e.statuses(ctx, item, pkg, organs, sc, description, staff)
+	senders, err := recipientsAmong(item, organs)
 	if err != nil {
 		return OutboxEntry{}, err
 	}
-	if len(statuses) == 0 {
-		return OutboxEntry{}, Reject(RejectNotParticipant, "id", "none of the recipients of item %s is an agency this client acts for", id)
+	if sc == edoc.StatusArrived {
+		if senders = unanswered(item, senders); len(senders) == 0 {
+			return OutboxEntry{}, fmt.Errorf("item %s was already answered with 01 (%s): %w", id, item.Status01, ErrConflict)
+		}
+	}
+	statuses, err := e.statuses(ctx, item, pkg, senders, sc, description, staff)
+	if err != nil {
+		return OutboxEntry{}, err
 	}
 	if sc == edoc.StatusArrived {
-		item, err := e.store.Take(ctx, id, e.cfg.Now(), statuses)
+		item, err := e.store.Take(ctx, id, Taking{At: e.cfg.Now(), Organs: senders, Statuses: statuses})
 		if err != nil {
 			return OutboxEntry{}, err
 		}
 		e.kickPublisher()
-		return e.store.Sent(ctx, item.Status01)
+		return e.store.Sent(ctx, item.Deliveries[senders[0]].Status01)
 	}
 	var first OutboxEntry
 	for i, st := range statuses {

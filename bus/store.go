@@ -205,6 +205,81 @@ type OutboxEntry struct {
 	Settled time.Time
 	// Timeline holds what happened to the message, in arrival order.
 	Timeline []TimelineEvent
+	// Seq is the entry's position in the outbox, assigned by the store
+	// (it grows with every Put): the cursor of OutboxQuery.
+	Seq uint64
+	// Size is the length of the package in bytes, set by the store (an
+	// entry listed by Outbox has no Package, only its Size).
+	Size int
+}
+
+// OutboxQuery selects outbox entries for EdgeStore.Outbox. Zero fields
+// select everything.
+type OutboxQuery struct {
+	// Before is the cursor: only entries with Seq < Before; 0 starts at
+	// the newest.
+	Before uint64
+	// Limit caps the entries returned; ≤ 0 returns none.
+	Limit int
+	// Types selects the message types; nil means documents and statuses
+	// (what DMS send), never acks or notices.
+	Types []Type
+	// Senders selects by sender OrganId; nil means any.
+	Senders []string
+	// Client selects the submitting API client; "" means any.
+	Client string
+	// Key selects by root-document key; "" means any.
+	Key string
+	// Since and Until bound CreatedAt (Since ≤ CreatedAt < Until); zero
+	// means open.
+	Since, Until time.Time
+}
+
+// DMSAck is a DMS's transport-level acknowledgement of an inbox item: what
+// VXP clients report with updateStatus. It is not a QCVN status.
+type DMSAck string
+
+// DMS acks. Done and fail are final.
+const (
+	DMSAckNone       DMSAck = ""
+	DMSAckProcessing DMSAck = "processing" // the DMS is still taking it; it stays listed
+	DMSAckDone       DMSAck = "done"       // the DMS has stored it
+	DMSAckFail       DMSAck = "fail"       // the DMS could not take it
+)
+
+// Final reports whether a is done or fail.
+func (a DMSAck) Final() bool { return a == DMSAckDone || a == DMSAckFail }
+
+// Valid reports whether a is one of the DMSAck values.
+func (a DMSAck) Valid() bool { return a == DMSAckNone || a == DMSAckProcessing || a.Final() }
+
+// ItemDelivery is how the DMS of one recipient agency took an inbox item.
+type ItemDelivery struct {
+	// TakenAt is when that DMS first took the item.
+	TakenAt time.Time `json:"taken_at"`
+	// Status01 is the outbox ID of the 01 status sent from this agency
+	// for the item, "" if none was sent (yet, or by the DMS itself).
+	Status01 string `json:"status01,omitempty"`
+	// Ack is the DMS's last acknowledgement (VXP updateStatus).
+	Ack DMSAck `json:"ack,omitempty"`
+}
+
+// Taking is what EdgeStore.Take records about an inbox item.
+type Taking struct {
+	// At is when the DMS took it. Required.
+	At time.Time
+	// Organs are the recipient agencies whose DMS took it; nil means
+	// every recipient of the item. An OrganId not among the item's
+	// recipients is refused.
+	Organs []string
+	// Ack, when set, becomes the ack of each of Organs. Done and fail
+	// are final: changing one into the other is ErrConflict (nothing is
+	// written); setting processing after either keeps the final one.
+	Ack DMSAck
+	// Statuses are 01 statuses to queue, each from one of Organs
+	// (Message.Sender). The store puts only those whose sender has no 01
+	// for the item yet, in the same transaction.
+	Statuses []OutboxEntry
 }
 
 // InboxItem is one package the edge received for its agencies.
@@ -224,10 +299,16 @@ type InboxItem struct {
 	StatusCode string   // for a status
 	Size       int
 	ReceivedAt time.Time
-	// TakenAt is when the DMS took delivery (Take), zero until then.
+	// TakenAt is when a DMS first took delivery (Take), zero until then.
 	TakenAt time.Time
-	// Status01 is the outbox ID of the 01 status sent for it, "" until one was sent.
+	// Status01 is the outbox ID of the first 01 status sent for it, ""
+	// until one was sent.
 	Status01 string
+	// Deliveries records, per recipient OrganId, how that agency's DMS
+	// took the item: only agencies that took it have an entry. (Several
+	// DMS may share an item on one edge, each answering for its own
+	// agencies.)
+	Deliveries map[string]ItemDelivery
 }
 
 // InboxID returns the inbox item ID for a package SHA-256.
@@ -305,14 +386,16 @@ type EdgeStore interface {
 	// ErrNotFound.
 	Item(ctx context.Context, id string) (InboxItem, []byte, error)
 
-	// Take marks item id taken by the DMS at at (the first time is kept)
-	// and, if statuses is not empty and the item has no 01 yet, puts them
-	// into the outbox (one 01 status per recipient agency of the item) in
-	// the same transaction, setting Status01 to the first one's ID. It
-	// returns the item; taking an item already answered with 01 puts
-	// nothing again (never two 01s for one item). ErrNotFound for an
-	// unknown id.
-	Take(ctx context.Context, id string, at time.Time, statuses []OutboxEntry) (InboxItem, error)
+	// Take records that the DMS of t.Organs took item id (per organ, the
+	// first time is kept), sets their ack, and puts the 01 statuses of
+	// t.Statuses whose sender has none for the item yet, in one
+	// transaction (never two 01s from one agency for one item). It
+	// returns the item. ErrNotFound for an unknown id.
+	Take(ctx context.Context, id string, t Taking) (InboxItem, error)
+
+	// Outbox lists outbox entries matching q, newest first, without their
+	// package bytes (Size says how large) but with their timelines.
+	Outbox(ctx context.Context, q OutboxQuery) ([]OutboxEntry, error)
 
 	// LastSeq is the Seq of the newest inbox item, 0 when empty.
 	LastSeq(ctx context.Context) (uint64, error)

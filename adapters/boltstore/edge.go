@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -211,7 +212,7 @@ func (r outboxRecord) entry(pkg []byte, timeline []bus.TimelineEvent) bus.Outbox
 		},
 		IdempotencyKey: r.IdempotencyKey, InputSHA256: r.InputSHA256, Client: r.Client, InboxID: r.InboxID,
 		CreatedAt: r.CreatedAt, Attempts: r.Attempts, SentAt: r.SentAt, Settled: r.Settled,
-		Timeline: timeline,
+		Timeline: timeline, Seq: r.Seq, Size: r.Size,
 	}
 }
 
@@ -230,6 +231,8 @@ type inboxRecord struct {
 	ReceivedAt time.Time `json:"received_at"`
 	TakenAt    time.Time `json:"taken_at,omitzero"`
 	Status01   string    `json:"code01,omitempty"`
+	// Deliveries is per recipient OrganId (bus.InboxItem.Deliveries).
+	Deliveries map[string]bus.ItemDelivery `json:"deliveries,omitempty"`
 }
 
 func (r inboxRecord) item() bus.InboxItem {
@@ -237,6 +240,7 @@ func (r inboxRecord) item() bus.InboxItem {
 		Seq: r.Seq, ID: r.ID, SHA256: r.SHA256, MessageID: r.MessageID, Type: r.Type, Key: r.Key,
 		Sender: r.Sender, Recipients: r.Recipients, StatusCode: r.StatusCode, Size: r.Size,
 		ReceivedAt: r.ReceivedAt, TakenAt: r.TakenAt, Status01: r.Status01,
+		Deliveries: maps.Clone(r.Deliveries),
 	}
 }
 
@@ -245,6 +249,7 @@ func newInboxRecord(it bus.InboxItem) inboxRecord {
 		Seq: it.Seq, ID: it.ID, SHA256: it.SHA256, MessageID: it.MessageID, Type: it.Type, Key: it.Key,
 		Sender: it.Sender, Recipients: it.Recipients, StatusCode: it.StatusCode, Size: it.Size,
 		ReceivedAt: it.ReceivedAt, TakenAt: it.TakenAt, Status01: it.Status01,
+		Deliveries: maps.Clone(it.Deliveries),
 	}
 }
 
@@ -546,10 +551,14 @@ func (b edgeTx) put(e bus.OutboxEntry, markInbox bool) (stored bus.OutboxEntry, 
 		if err != nil {
 			return bus.OutboxEntry{}, false, err
 		}
-		if it.Status01 != "" {
-			return bus.OutboxEntry{}, false, fmt.Errorf("inbox item %s was already answered with status 01 %s: %w", e.InboxID, it.Status01, bus.ErrConflict)
+		if !slices.Contains(it.Recipients, m.Sender) {
+			return bus.OutboxEntry{}, false, fmt.Errorf("status 01 for inbox item %s: %w", e.InboxID,
+				invalid("Message.Sender", "%s is not a recipient of the item", m.Sender))
 		}
-		it.Status01 = m.ID
+		if d := it.Deliveries[m.Sender]; d.Status01 != "" {
+			return bus.OutboxEntry{}, false, fmt.Errorf("inbox item %s was already answered with status 01 %s from %s: %w", e.InboxID, d.Status01, m.Sender, bus.ErrConflict)
+		}
+		it.answer01(m.Sender, m.ID)
 		if err := b.putInboxRecord(it); err != nil {
 			return bus.OutboxEntry{}, false, err
 		}
@@ -603,6 +612,78 @@ func (b edgeTx) put(e bus.OutboxEntry, markInbox bool) (stored bus.OutboxEntry, 
 		return bus.OutboxEntry{}, false, err
 	}
 	return r.entry(m.Package, tl), true, nil
+}
+
+// migrateEdge1to2 gives every inbox item of a schema-1 file its
+// per-agency Deliveries: schema 1 kept only the item's first TakenAt and
+// first 01, and put one 01 per recipient agency at once.
+func migrateEdge1to2(tx *bolt.Tx) error {
+	outbox, inbox := tx.Bucket(bucketOutbox), tx.Bucket(bucketInbox)
+	if outbox == nil || inbox == nil {
+		return nil
+	}
+	answers := map[string]map[string]string{} // inbox item ID → sender → 01 ID
+	err := outbox.ForEach(func(k, v []byte) error {
+		var r outboxRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("%w: outbox record %q: %w", ErrCorrupt, k, err)
+		}
+		if r.InboxID == "" || !isStatus01(bus.Message{Type: r.Type, Attrs: r.Attrs}) {
+			return nil
+		}
+		if answers[r.InboxID] == nil {
+			answers[r.InboxID] = map[string]string{}
+		}
+		if _, dup := answers[r.InboxID][r.Sender]; !dup {
+			answers[r.InboxID][r.Sender] = r.ID
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var updates []inboxRecord
+	err = inbox.ForEach(func(k, v []byte) error {
+		var r inboxRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("%w: inbox item %x: %w", ErrCorrupt, k, err)
+		}
+		if r.TakenAt.IsZero() && answers[r.ID] == nil {
+			return nil
+		}
+		r.Deliveries = map[string]bus.ItemDelivery{}
+		for _, organ := range r.Recipients {
+			d := bus.ItemDelivery{TakenAt: r.TakenAt, Status01: answers[r.ID][organ]}
+			if !d.TakenAt.IsZero() || d.Status01 != "" {
+				r.Deliveries[organ] = d
+			}
+		}
+		updates = append(updates, r)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b := edgeBuckets(tx)
+	for _, r := range updates {
+		if err := b.putInboxRecord(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// answer01 records that status 01 id was sent from organ for the item.
+func (r *inboxRecord) answer01(organ, id string) {
+	if r.Deliveries == nil {
+		r.Deliveries = map[string]bus.ItemDelivery{}
+	}
+	d := r.Deliveries[organ]
+	d.Status01 = id
+	r.Deliveries[organ] = d
+	if r.Status01 == "" {
+		r.Status01 = id
+	}
 }
 
 func isStatus01(m bus.Message) bool {
@@ -780,6 +861,8 @@ func checkInboxItem(item *bus.InboxItem, pkg []byte) error {
 		return invalid("TakenAt", "set by Take, must be zero on Receive")
 	case item.Status01 != "":
 		return invalid("Status01", "set when the 01 status is put, must be empty on Receive")
+	case len(item.Deliveries) != 0:
+		return invalid("Deliveries", "set by Take, must be empty on Receive")
 	}
 	item.Size = len(pkg)
 	return checkEdgeTime("ReceivedAt", item.ReceivedAt, false)
@@ -1190,27 +1273,36 @@ func (es *EdgeStore) Item(ctx context.Context, id string) (bus.InboxItem, []byte
 }
 
 // Take implements bus.EdgeStore.
-func (es *EdgeStore) Take(ctx context.Context, id string, at time.Time, statuses []bus.OutboxEntry) (bus.InboxItem, error) {
-	if err := checkEdgeTime("at", at, true); err != nil {
+func (es *EdgeStore) Take(ctx context.Context, id string, t bus.Taking) (bus.InboxItem, error) {
+	fail := func(err error) (bus.InboxItem, error) {
 		return bus.InboxItem{}, fmt.Errorf("taking inbox item %q: %w", clipText(id), err)
 	}
-	sts := slices.Clone(statuses)
+	if err := checkEdgeTime("At", t.At, true); err != nil {
+		return fail(err)
+	}
+	if !t.Ack.Valid() {
+		return fail(invalid("Ack", "%q is not processing, done or fail", clipText(string(t.Ack))))
+	}
+	sts := slices.Clone(t.Statuses)
 	for i := range sts {
 		st := &sts[i]
 		if err := checkOutboxEntry(st, es.s.cfg.Now); err != nil {
-			return bus.InboxItem{}, fmt.Errorf("taking inbox item %q: statuses[%d]: %w", clipText(id), i, err)
+			return fail(fmt.Errorf("statuses[%d]: %w", i, err))
 		}
 		if !isStatus01(st.Message) {
-			return bus.InboxItem{}, fmt.Errorf("taking inbox item %q: %w", clipText(id),
-				invalid(fmt.Sprintf("statuses[%d]", i), "must be a status message with Attrs[%q] = %q", bus.AttrStatus, code01))
+			return fail(invalid(fmt.Sprintf("statuses[%d]", i), "must be a status message with Attrs[%q] = %q", bus.AttrStatus, code01))
 		}
 		switch st.InboxID {
 		case "":
 			st.InboxID = id
 		case id:
 		default:
-			return bus.InboxItem{}, fmt.Errorf("taking inbox item %q: %w", clipText(id),
-				invalid(fmt.Sprintf("statuses[%d].InboxID", i), "%s is not the item taken", st.InboxID))
+			return fail(invalid(fmt.Sprintf("statuses[%d].InboxID", i), "%s is not the item taken", st.InboxID))
+		}
+		for j := range i {
+			if sts[j].Message.Sender == st.Message.Sender {
+				return fail(invalid(fmt.Sprintf("statuses[%d].Message.Sender", i), "%s has two 01s (statuses[%d])", st.Message.Sender, j))
+			}
 		}
 	}
 	var item bus.InboxItem
@@ -1224,22 +1316,53 @@ func (es *EdgeStore) Take(ctx context.Context, id string, at time.Time, statuses
 		if err != nil {
 			return err
 		}
-		if r.TakenAt.IsZero() {
-			r.TakenAt = at
+		organs := t.Organs
+		if organs == nil {
+			organs = r.Recipients
 		}
-		if len(sts) > 0 && r.Status01 == "" {
-			for i, st := range sts {
-				stored, created, err := b.put(st, false)
-				if err != nil {
-					return fmt.Errorf("putting status 01 %s: %w", st.Message.ID, err)
-				}
-				if !created {
-					return fmt.Errorf("putting status 01 %s: its idempotency key names outbox entry %s: %w", st.Message.ID, stored.Message.ID, bus.ErrConflict)
-				}
-				if i == 0 {
-					r.Status01 = st.Message.ID
-				}
+		for i, o := range organs {
+			if !slices.Contains(r.Recipients, o) {
+				return invalid(fmt.Sprintf("Organs[%d]", i), "%s is not a recipient of the item", clipText(o))
 			}
+		}
+		for i, st := range sts {
+			if !slices.Contains(organs, st.Message.Sender) {
+				return invalid(fmt.Sprintf("statuses[%d].Message.Sender", i), "%s is not among the organs taking the item", st.Message.Sender)
+			}
+		}
+		if r.TakenAt.IsZero() {
+			r.TakenAt = t.At
+		}
+		if r.Deliveries == nil && len(organs) > 0 {
+			r.Deliveries = map[string]bus.ItemDelivery{}
+		}
+		for _, o := range organs {
+			d := r.Deliveries[o]
+			if d.TakenAt.IsZero() {
+				d.TakenAt = t.At
+			}
+			switch {
+			case t.Ack == bus.DMSAckNone, t.Ack == d.Ack:
+			case d.Ack.Final() && t.Ack.Final():
+				return fmt.Errorf("%s acknowledged it %s, it cannot become %s: %w", o, d.Ack, t.Ack, bus.ErrConflict)
+			case d.Ack.Final(): // processing after done or fail: keep the final one
+			default:
+				d.Ack = t.Ack
+			}
+			r.Deliveries[o] = d
+		}
+		for _, st := range sts {
+			if r.Deliveries[st.Message.Sender].Status01 != "" {
+				continue
+			}
+			stored, created, err := b.put(st, false)
+			if err != nil {
+				return fmt.Errorf("putting status 01 %s: %w", st.Message.ID, err)
+			}
+			if !created {
+				return fmt.Errorf("putting status 01 %s: its idempotency key names outbox entry %s: %w", st.Message.ID, stored.Message.ID, bus.ErrConflict)
+			}
+			r.answer01(st.Message.Sender, st.Message.ID)
 		}
 		if err := b.putInboxRecord(r); err != nil {
 			return err
@@ -1248,9 +1371,67 @@ func (es *EdgeStore) Take(ctx context.Context, id string, at time.Time, statuses
 		return nil
 	})
 	if err != nil {
-		return bus.InboxItem{}, fmt.Errorf("taking inbox item %q: %w", clipText(id), err)
+		return fail(err)
 	}
 	return item, nil
+}
+
+// Outbox implements bus.EdgeStore. It walks the outbox from the newest
+// entry back, so a query that matches few entries reads many.
+func (es *EdgeStore) Outbox(ctx context.Context, q bus.OutboxQuery) ([]bus.OutboxEntry, error) {
+	var out []bus.OutboxEntry
+	if q.Limit <= 0 {
+		return out, nil
+	}
+	types := q.Types
+	if types == nil {
+		types = []bus.Type{bus.TypeDocument, bus.TypeStatus}
+	}
+	err := es.s.view(ctx, func(tx *bolt.Tx) error {
+		out = out[:0]
+		b := edgeBuckets(tx)
+		c := b.outboxSeq.Cursor()
+		var k, v []byte
+		if q.Before == 0 {
+			k, v = c.Last()
+		} else {
+			c.Seek(edgeSeqKey(q.Before))
+			k, v = c.Prev()
+		}
+		for n := 0; k != nil && len(out) < q.Limit; k, v = c.Prev() {
+			if n++; n%4096 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if seq, ok := edgeKeySeq(k); !ok || (q.Before != 0 && seq >= q.Before) {
+				continue
+			}
+			r, ok, err := b.record(v)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("%w: outbox seq %x names %q, which is not in the outbox", ErrCorrupt, k, v)
+			}
+			if !slices.Contains(types, r.Type) ||
+				q.Senders != nil && !slices.Contains(q.Senders, r.Sender) ||
+				q.Client != "" && r.Client != q.Client ||
+				q.Key != "" && r.Key != q.Key ||
+				!q.Since.IsZero() && r.CreatedAt.Before(q.Since) ||
+				!q.Until.IsZero() && !r.CreatedAt.Before(q.Until) {
+				continue
+			}
+			tl, err := b.timeline(r.Seq)
+			if err != nil {
+				return err
+			}
+			out = append(out, r.entry(nil, tl))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing the outbox: %w", err)
+	}
+	return out, nil
 }
 
 // LastSeq implements bus.EdgeStore.
@@ -1317,7 +1498,7 @@ func (es *EdgeStore) Check(ctx context.Context) error {
 			}
 		}
 		status01s := map[string]outboxRecord{} // outbox statuses 01 answering an item
-		answered := map[string]bool{}          // inbox item ID → has Status01
+		answered := map[string]bool{}          // status 01 ID → recorded by its item
 		eventCount := map[uint64]int{}
 		err := b.outbox.ForEach(func(k, v []byte) error {
 			var r outboxRecord
@@ -1420,15 +1601,33 @@ func (es *EdgeStore) Check(ctx context.Context) error {
 					return corrupt("inbox item %s was answered with 01 %s, which is not a status 01 for it in the outbox", r.ID, r.Status01)
 				}
 			}
-			answered[r.ID] = r.Status01 != ""
+			for organ, d := range r.Deliveries {
+				if !slices.Contains(r.Recipients, organ) {
+					return corrupt("inbox item %s has a delivery to %s, not one of its recipients", r.ID, organ)
+				}
+				if !d.Ack.Valid() {
+					return corrupt("inbox item %s: delivery to %s has ack %q", r.ID, organ, d.Ack)
+				}
+				if d.Status01 == "" {
+					continue
+				}
+				st, ok := status01s[d.Status01]
+				if !ok || st.InboxID != r.ID || st.Sender != organ {
+					return corrupt("inbox item %s: %s answered with 01 %s, which is not its status 01 for it in the outbox", r.ID, organ, d.Status01)
+				}
+				answered[d.Status01] = true
+			}
+			if r.Status01 != "" && !answered[r.Status01] {
+				return corrupt("inbox item %s: its first 01 %s is not among its deliveries", r.ID, r.Status01)
+			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
 		for id, st := range status01s {
-			if !answered[st.InboxID] {
-				return corrupt("outbox status 01 %s answers inbox item %s, which is missing or not marked answered", id, st.InboxID)
+			if !answered[id] {
+				return corrupt("outbox status 01 %s answers inbox item %s, which is missing or does not record it", id, st.InboxID)
 			}
 		}
 		for _, ix := range indexes {

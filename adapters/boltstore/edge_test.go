@@ -76,11 +76,17 @@ func edgeDocument(t testing.TB, id string, size int) bus.OutboxEntry {
 }
 
 func edgeStatus01(t testing.TB, id, inboxID string) bus.OutboxEntry {
+	return edgeStatus01From(t, id, inboxID, "000.00.00.G22")
+}
+
+// edgeStatus01From is a status 01 from sender, one of the incoming items'
+// recipients (edgeIncoming).
+func edgeStatus01From(t testing.TB, id, inboxID, sender string) bus.OutboxEntry {
 	pkg := edgePackage("status "+id, 1<<10)
 	return bus.OutboxEntry{
 		Message: bus.Message{
-			ID: id, Type: bus.TypeStatus, Key: edgeRootKey(t, "incoming"), Sender: "000.00.00.H41",
-			Recipients: []string{"000.00.00.G22"}, SHA256: sha256.Sum256(pkg), Package: pkg,
+			ID: id, Type: bus.TypeStatus, Key: edgeRootKey(t, "incoming"), Sender: sender,
+			Recipients: []string{"000.00.00.H41"}, SHA256: sha256.Sum256(pkg), Package: pkg,
 			Attrs: map[string]string{bus.AttrStatus: "01"},
 		},
 		InboxID:   inboxID,
@@ -92,7 +98,7 @@ func edgeIncoming(t testing.TB, tag string, size int) (bus.InboxItem, []byte) {
 	pkg := edgePackage("incoming "+tag, size)
 	return bus.InboxItem{
 		SHA256: sha256.Sum256(pkg), MessageID: "in." + tag, Type: bus.TypeDocument, Key: edgeRootKey(t, "in-"+tag),
-		Sender: "000.00.00.H41", Recipients: []string{"000.00.00.G22"}, ReceivedAt: edgeT0,
+		Sender: "000.00.00.H41", Recipients: []string{"000.00.00.G22", "000.00.01.G22"}, ReceivedAt: edgeT0,
 	}, pkg
 }
 
@@ -125,7 +131,7 @@ func TestEdgeReopen(t *testing.T) {
 	if err := es.Settle(ctx, doc.Message.SHA256, ev, edgeT0.Add(2*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := es.Take(ctx, items[1].ID, edgeT0.Add(3*time.Minute), []bus.OutboxEntry{edgeStatus01(t, "s01", "")}); err != nil {
+	if _, err := es.Take(ctx, items[1].ID, bus.Taking{At: edgeT0.Add(3 * time.Minute), Statuses: []bus.OutboxEntry{edgeStatus01(t, "s01", "")}}); err != nil {
 		t.Fatal(err)
 	}
 	before := edgeSnapshot(t, es)
@@ -277,7 +283,7 @@ func TestEdgeCheckDetectsDamage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := es.Take(ctxT(t), in.ID, edgeT0, []bus.OutboxEntry{edgeStatus01(t, "s01", in.ID)}); err != nil {
+			if _, err := es.Take(ctxT(t), in.ID, bus.Taking{At: edgeT0, Statuses: []bus.OutboxEntry{edgeStatus01(t, "s01", in.ID)}}); err != nil {
 				t.Fatal(err)
 			}
 			if err := es.Check(ctxT(t)); err != nil {
@@ -499,8 +505,8 @@ func TestEdgeKill9Child(t *testing.T) {
 					}
 				}
 
-				sts := []bus.OutboxEntry{edgeStatus01(t, "s01a-"+tag, stored.ID), edgeStatus01(t, "s01b-"+tag, stored.ID)}
-				taken, err := es.Take(ctx, stored.ID, time.Now(), sts)
+				sts := []bus.OutboxEntry{edgeStatus01(t, "s01a-"+tag, stored.ID), edgeStatus01From(t, "s01b-"+tag, stored.ID, "000.00.01.G22")}
+				taken, err := es.Take(ctx, stored.ID, bus.Taking{At: time.Now(), Statuses: sts})
 				if err != nil {
 					fail("take", err)
 				}

@@ -14,7 +14,7 @@ import (
 
 // SchemaVersion is the version of the bucket layout this release writes
 // and reads. Open refuses a file with another version.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // formatMarker identifies a truc store, so that Open refuses another
 // program's bbolt file instead of adding buckets to it.
@@ -154,6 +154,17 @@ func initSchema(tx *bolt.Tx) error {
 	switch version := binary.BigEndian.Uint32(v); {
 	case version > SchemaVersion:
 		return fmt.Errorf("%w: the file has schema %d, written by a newer release; this release reads schema %d", ErrSchema, version, SchemaVersion)
+	case version == 1:
+		// Schema 2 records inbox deliveries per recipient agency.
+		if !tx.Writable() {
+			return errNeedsInit
+		}
+		if err := migrateEdge1to2(tx); err != nil {
+			return fmt.Errorf("migrating schema 1 to 2: %w", err)
+		}
+		if err := meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion)); err != nil {
+			return err
+		}
 	case version < SchemaVersion:
 		return fmt.Errorf("%w: the file has schema %d and this release has no migration from it to %d", ErrSchema, version, SchemaVersion)
 	}

@@ -42,6 +42,9 @@ func TestEdgeStore(t *testing.T, newStore func(t *testing.T) bus.EdgeStore) {
 		{"PutStatus01MarksItemOnce", testEdgePutStatus01},
 		{"Take", testEdgeTake},
 		{"TakeIsAtomic", testEdgeTakeAtomic},
+		{"TakePerAgency", testEdgeTakePerAgency},
+		{"TakeAcks", testEdgeTakeAcks},
+		{"OutboxQuery", testEdgeOutboxQuery},
 		{"ReceiveRoundTripAndDedup", testEdgeReceive},
 		{"ReceiveTimeline", testEdgeReceiveTimeline},
 		{"ReceiveRefusesInvalidWritingNothing", testEdgeReceiveInvalid},
@@ -75,6 +78,8 @@ func edgeAt(n int) time.Time { return edgeT0.Add(time.Duration(n) * time.Second)
 const (
 	edgeSender    = "000.00.00.G22"
 	edgeRecipient = "000.00.00.H41"
+	// edgeRecipient2 is a second agency on the same edge, with its own DMS.
+	edgeRecipient2 = "000.00.00.H53"
 )
 
 // edgePkg returns size bytes (at least 64) that start with tag and are
@@ -116,10 +121,16 @@ func edgeDoc(t *testing.T, id, doc string) bus.OutboxEntry {
 // edgeStatus is a status entry with code answering inbox item inboxID.
 func edgeStatus(t *testing.T, id, code, inboxID string) bus.OutboxEntry {
 	t.Helper()
+	return edgeStatusFrom(t, id, code, inboxID, edgeRecipient)
+}
+
+// edgeStatusFrom is edgeStatus sent by sender.
+func edgeStatusFrom(t *testing.T, id, code, inboxID, sender string) bus.OutboxEntry {
+	t.Helper()
 	pkg := edgePkg("status "+id, 2<<10)
 	return bus.OutboxEntry{
 		Message: bus.Message{
-			ID: id, Type: bus.TypeStatus, Key: edgeKey(t, "incoming-1"), Sender: edgeRecipient,
+			ID: id, Type: bus.TypeStatus, Key: edgeKey(t, "incoming-1"), Sender: sender,
 			Recipients: []string{edgeSender}, SHA256: sha256.Sum256(pkg), Package: pkg,
 			Attrs: map[string]string{bus.AttrStatus: code},
 		},
@@ -137,6 +148,14 @@ func edgeItem(t *testing.T, tag string) (bus.InboxItem, []byte) {
 		Key: edgeKey(t, "incoming-"+tag), Sender: edgeSender, Recipients: []string{edgeRecipient},
 		ReceivedAt: edgeAt(1),
 	}, pkg
+}
+
+// edgeItem2 is an incoming document item for two agencies of the edge.
+func edgeItem2(t *testing.T, tag string) (bus.InboxItem, []byte) {
+	t.Helper()
+	item, pkg := edgeItem(t, tag)
+	item.Recipients = []string{edgeRecipient, edgeRecipient2}
+	return item, pkg
 }
 
 func edgeEvent(kind bus.TimelineKind, n int, sha [32]byte) bus.TimelineEvent {
@@ -282,6 +301,15 @@ func diffItem(got, want bus.InboxItem) string {
 	check("ReceivedAt", sameTime(got.ReceivedAt, want.ReceivedAt), got.ReceivedAt, want.ReceivedAt)
 	check("TakenAt", sameTime(got.TakenAt, want.TakenAt), got.TakenAt, want.TakenAt)
 	check("Status01", got.Status01 == want.Status01, got.Status01, want.Status01)
+	check("Deliveries", len(got.Deliveries) == len(want.Deliveries) && func() bool {
+		for k, w := range want.Deliveries {
+			g, ok := got.Deliveries[k]
+			if !ok || !sameTime(g.TakenAt, w.TakenAt) || g.Status01 != w.Status01 || g.Ack != w.Ack {
+				return false
+			}
+		}
+		return true
+	}(), got.Deliveries, want.Deliveries)
 	if len(d) == 0 {
 		return ""
 	}
@@ -543,40 +571,46 @@ func testEdgePutStatus01(t *testing.T, s bus.EdgeStore) {
 		t.Fatalf("Status01 = %q after other statuses, want s01", got.Status01)
 	}
 	// Take does not queue another 01 for an item Put answered.
-	taken, err := s.Take(logCtx(t), in.ID, edgeAt(9), []bus.OutboxEntry{edgeStatus(t, "s01-take", "01", in.ID)})
-	if err != nil || taken.Status01 != "s01" || !taken.TakenAt.Equal(edgeAt(9)) {
+	taken, err := s.Take(logCtx(t), in.ID, bus.Taking{At: edgeAt(9), Statuses: []bus.OutboxEntry{edgeStatus(t, "s01-take", "01", in.ID)}})
+	if err != nil || taken.Status01 != "s01" || !taken.TakenAt.Equal(edgeAt(9)) || taken.Deliveries[edgeRecipient].Status01 != "s01" {
 		t.Fatalf("Take of an answered item = Status01 %q TakenAt %v, %v", taken.Status01, taken.TakenAt, err)
 	}
 	wantNotSent(t, s, "s01-take")
 }
 
 func testEdgeTake(t *testing.T, s bus.EdgeStore) {
-	if _, err := s.Take(logCtx(t), bus.InboxID(sha256.Sum256([]byte("x"))), edgeAt(1), nil); !errors.Is(err, bus.ErrNotFound) {
+	if _, err := s.Take(logCtx(t), bus.InboxID(sha256.Sum256([]byte("x"))), bus.Taking{At: edgeAt(1)}); !errors.Is(err, bus.ErrNotFound) {
 		t.Fatalf("Take of an unknown item: %v, want ErrNotFound", err)
 	}
-	item, pkg := edgeItem(t, "a")
+	item, pkg := edgeItem2(t, "a")
 	in := mustReceive(t, s, item, pkg, nil)
 
-	// Without statuses: taken, not answered; the first time is kept.
-	got, err := s.Take(logCtx(t), in.ID, edgeAt(10), nil)
+	// Without statuses: taken by every recipient, not answered; the first
+	// time is kept.
+	got, err := s.Take(logCtx(t), in.ID, bus.Taking{At: edgeAt(10)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := in
 	want.TakenAt = edgeAt(10)
+	want.Deliveries = map[string]bus.ItemDelivery{edgeRecipient: {TakenAt: edgeAt(10)}, edgeRecipient2: {TakenAt: edgeAt(10)}}
 	wantItem(t, "Take without statuses", got, want)
-	if got, err = s.Take(logCtx(t), in.ID, edgeAt(20), nil); err != nil {
+	if got, err = s.Take(logCtx(t), in.ID, bus.Taking{At: edgeAt(20)}); err != nil {
 		t.Fatal(err)
 	}
 	wantItem(t, "Take again", got, want)
 
 	// With one 01 per recipient agency: all put, Status01 the first.
-	sts := []bus.OutboxEntry{edgeStatus(t, "s01-a", "01", in.ID), edgeStatus(t, "s01-b", "01", "")}
-	got, err = s.Take(logCtx(t), in.ID, edgeAt(30), sts)
+	sts := []bus.OutboxEntry{edgeStatusFrom(t, "s01-a", "01", in.ID, edgeRecipient), edgeStatusFrom(t, "s01-b", "01", "", edgeRecipient2)}
+	got, err = s.Take(logCtx(t), in.ID, bus.Taking{At: edgeAt(30), Statuses: sts})
 	if err != nil {
 		t.Fatalf("Take with statuses: %v", err)
 	}
 	want.Status01 = "s01-a"
+	want.Deliveries = map[string]bus.ItemDelivery{
+		edgeRecipient:  {TakenAt: edgeAt(10), Status01: "s01-a"},
+		edgeRecipient2: {TakenAt: edgeAt(10), Status01: "s01-b"},
+	}
 	wantItem(t, "Take with statuses", got, want)
 	stored, _ := mustItem(t, s, in.ID)
 	wantItem(t, "Item after Take", stored, want)
@@ -586,8 +620,8 @@ func testEdgeTake(t *testing.T, s bus.EdgeStore) {
 	}
 	wantUnsettled(t, s, edgeAt(1000), 10, "s01-a", "s01-b")
 
-	// Never two 01s.
-	got, err = s.Take(logCtx(t), in.ID, edgeAt(40), []bus.OutboxEntry{edgeStatus(t, "s01-c", "01", in.ID)})
+	// Never two 01s from one agency.
+	got, err = s.Take(logCtx(t), in.ID, bus.Taking{At: edgeAt(40), Statuses: []bus.OutboxEntry{edgeStatus(t, "s01-c", "01", in.ID)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -598,8 +632,91 @@ func testEdgeTake(t *testing.T, s bus.EdgeStore) {
 	}
 }
 
+// testEdgeTakePerAgency: two DMS share an item (one recipient agency
+// each); each takes it and answers 01 for its own agency, once.
+func testEdgeTakePerAgency(t *testing.T, s bus.EdgeStore) {
+	item, pkg := edgeItem2(t, "shared")
+	in := mustReceive(t, s, item, pkg, nil)
+	got, err := s.Take(logCtx(t), in.ID, bus.Taking{At: edgeAt(10), Organs: []string{edgeRecipient},
+		Statuses: []bus.OutboxEntry{edgeStatusFrom(t, "s01-1", "01", in.ID, edgeRecipient)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := in
+	want.TakenAt, want.Status01 = edgeAt(10), "s01-1"
+	want.Deliveries = map[string]bus.ItemDelivery{edgeRecipient: {TakenAt: edgeAt(10), Status01: "s01-1"}}
+	wantItem(t, "the first DMS took it", got, want)
+
+	got, err = s.Take(logCtx(t), in.ID, bus.Taking{At: edgeAt(20), Organs: []string{edgeRecipient2},
+		Statuses: []bus.OutboxEntry{edgeStatusFrom(t, "s01-2", "01", in.ID, edgeRecipient2)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.Deliveries[edgeRecipient2] = bus.ItemDelivery{TakenAt: edgeAt(20), Status01: "s01-2"}
+	wantItem(t, "the second DMS took it", got, want)
+	wantUnsettled(t, s, edgeAt(1000), 10, "s01-1", "s01-2")
+
+	// Refused, writing nothing: an agency that is not a recipient, a 01
+	// from an agency not taking it, an unknown ack, a zero time.
+	for _, c := range []struct {
+		name string
+		tk   bus.Taking
+	}{
+		{"organ-not-recipient", bus.Taking{At: edgeAt(30), Organs: []string{edgeSender}}},
+		{"status-from-other-organ", bus.Taking{At: edgeAt(30), Organs: []string{edgeRecipient},
+			Statuses: []bus.OutboxEntry{edgeStatusFrom(t, "s01-x", "01", in.ID, edgeRecipient2)}}},
+		{"two-01s-one-agency", bus.Taking{At: edgeAt(30), Statuses: []bus.OutboxEntry{
+			edgeStatusFrom(t, "s01-y", "01", in.ID, edgeRecipient), edgeStatusFrom(t, "s01-z", "01", in.ID, edgeRecipient)}}},
+		{"unknown-ack", bus.Taking{At: edgeAt(30), Ack: "maybe"}},
+		{"zero-time", bus.Taking{}},
+	} {
+		if _, err := s.Take(logCtx(t), in.ID, c.tk); err == nil || errors.Is(err, bus.ErrConflict) || errors.Is(err, bus.ErrNotFound) {
+			t.Errorf("%s: Take error %v, want a refusal", c.name, err)
+		}
+		got, _ := mustItem(t, s, in.ID)
+		wantItem(t, c.name+": item after a refused Take", got, want)
+	}
+	wantNotSent(t, s, "s01-x")
+	wantNotSent(t, s, "s01-y")
+}
+
+// testEdgeTakeAcks: VXP acknowledgements, per agency; done and fail are
+// final.
+func testEdgeTakeAcks(t *testing.T, s bus.EdgeStore) {
+	item, pkg := edgeItem2(t, "acks")
+	in := mustReceive(t, s, item, pkg, nil)
+	r1 := []string{edgeRecipient}
+	step := func(what string, tk bus.Taking, wantErr error, want1, want2 bus.DMSAck) {
+		t.Helper()
+		_, err := s.Take(logCtx(t), in.ID, tk)
+		if !errors.Is(err, wantErr) || (wantErr == nil) != (err == nil) {
+			t.Fatalf("%s: Take error %v, want %v", what, err, wantErr)
+		}
+		got, _ := mustItem(t, s, in.ID)
+		if got.Deliveries[edgeRecipient].Ack != want1 || got.Deliveries[edgeRecipient2].Ack != want2 {
+			t.Fatalf("%s: acks %q, %q; want %q, %q", what, got.Deliveries[edgeRecipient].Ack, got.Deliveries[edgeRecipient2].Ack, want1, want2)
+		}
+		if len(got.Deliveries) > 0 && got.Deliveries[edgeRecipient].TakenAt.IsZero() {
+			t.Fatalf("%s: acknowledged without a taking time", what)
+		}
+	}
+	step("processing", bus.Taking{At: edgeAt(1), Organs: r1, Ack: bus.DMSAckProcessing}, nil, bus.DMSAckProcessing, "")
+	step("done", bus.Taking{At: edgeAt(2), Organs: r1, Ack: bus.DMSAckDone}, nil, bus.DMSAckDone, "")
+	step("done again", bus.Taking{At: edgeAt(3), Organs: r1, Ack: bus.DMSAckDone}, nil, bus.DMSAckDone, "")
+	step("processing after done keeps done", bus.Taking{At: edgeAt(4), Organs: r1, Ack: bus.DMSAckProcessing}, nil, bus.DMSAckDone, "")
+	step("fail after done", bus.Taking{At: edgeAt(5), Organs: r1, Ack: bus.DMSAckFail}, bus.ErrConflict, bus.DMSAckDone, "")
+	// All or nothing: the second agency's ack is not set when the first
+	// one's conflicts.
+	step("fail for both conflicts", bus.Taking{At: edgeAt(6), Ack: bus.DMSAckFail}, bus.ErrConflict, bus.DMSAckDone, "")
+	step("fail for the second", bus.Taking{At: edgeAt(7), Organs: []string{edgeRecipient2}, Ack: bus.DMSAckFail}, nil, bus.DMSAckDone, bus.DMSAckFail)
+	got, _ := mustItem(t, s, in.ID)
+	if got.Status01 != "" || got.Deliveries[edgeRecipient].Status01 != "" {
+		t.Fatalf("acks answered the item with a 01: %+v", got.Deliveries)
+	}
+}
+
 func testEdgeTakeAtomic(t *testing.T, s bus.EdgeStore) {
-	item, pkg := edgeItem(t, "a")
+	item, pkg := edgeItem2(t, "a")
 	in := mustReceive(t, s, item, pkg, nil)
 	mustPut(t, s, edgeDoc(t, "taken-id", "d1"))
 	cases := []struct {
@@ -611,15 +728,15 @@ func testEdgeTakeAtomic(t *testing.T, s bus.EdgeStore) {
 		{"not-a-status", []bus.OutboxEntry{edgeDoc(t, "doc", "d2")}, false},
 		{"other-item", []bus.OutboxEntry{edgeStatus(t, "s01-x", "01", bus.InboxID(sha256.Sum256([]byte("x"))))}, false},
 		{"invalid-second", []bus.OutboxEntry{edgeStatus(t, "s01-y", "01", in.ID), func() bus.OutboxEntry {
-			e := edgeStatus(t, "s01-z", "01", in.ID)
+			e := edgeStatusFrom(t, "s01-z", "01", in.ID, edgeRecipient2)
 			e.Message.SHA256[0] ^= 1
 			return e
 		}()}, false},
-		{"second-id-taken", []bus.OutboxEntry{edgeStatus(t, "s01-y", "01", in.ID), edgeStatus(t, "taken-id", "01", in.ID)}, true},
-		{"same-id-twice", []bus.OutboxEntry{edgeStatus(t, "s01-y", "01", in.ID), edgeStatus(t, "s01-y", "01", in.ID)}, true},
+		{"second-id-taken", []bus.OutboxEntry{edgeStatus(t, "s01-y", "01", in.ID), edgeStatusFrom(t, "taken-id", "01", in.ID, edgeRecipient2)}, true},
+		{"same-id-twice", []bus.OutboxEntry{edgeStatus(t, "s01-y", "01", in.ID), edgeStatusFrom(t, "s01-y", "01", in.ID, edgeRecipient2)}, true},
 	}
 	for _, c := range cases {
-		_, err := s.Take(logCtx(t), in.ID, edgeAt(5), c.statuses)
+		_, err := s.Take(logCtx(t), in.ID, bus.Taking{At: edgeAt(5), Statuses: c.statuses})
 		if err == nil || c.conflict != errors.Is(err, bus.ErrConflict) {
 			t.Errorf("%s: Take error %v, want conflict %v", c.name, err, c.conflict)
 		}
@@ -631,12 +748,70 @@ func testEdgeTakeAtomic(t *testing.T, s bus.EdgeStore) {
 		got, _ := mustItem(t, s, in.ID)
 		wantItem(t, c.name+": item after a failed Take", got, in)
 	}
-	if _, err := s.Take(logCtx(t), in.ID, time.Time{}, nil); err == nil {
+	if _, err := s.Take(logCtx(t), in.ID, bus.Taking{}); err == nil {
 		t.Error("Take with a zero time succeeded")
 	}
 	got, _ := mustItem(t, s, in.ID)
 	wantItem(t, "item after failed Takes", got, in)
 	wantUnsettled(t, s, edgeAt(1000), 10, "taken-id")
+}
+
+// testEdgeOutboxQuery: Outbox lists newest first, filters, pages by Seq,
+// and leaves out package bytes and acks.
+func testEdgeOutboxQuery(t *testing.T, s bus.EdgeStore) {
+	if got, err := s.Outbox(logCtx(t), bus.OutboxQuery{Limit: 10}); err != nil || len(got) != 0 {
+		t.Fatalf("Outbox of an empty store = %d entries, %v", len(got), err)
+	}
+	var ids []string // in put order
+	put := func(e bus.OutboxEntry, client string, at int) {
+		e.Client, e.CreatedAt = client, edgeAt(at)
+		mustPut(t, s, e)
+		ids = append(ids, e.Message.ID)
+	}
+	put(edgeDoc(t, "d1", "doc-1"), "dms-a", 1)
+	put(edgeDoc(t, "d2", "doc-2"), "dms-b", 2)
+	put(edgeStatusFrom(t, "st1", "03", "", edgeRecipient), "dms-a", 3)
+	ack := edgeDoc(t, "ack1", "ack-1")
+	ack.Message.Type = bus.TypeAck
+	put(ack, "", 4)
+	put(edgeDoc(t, "d3", "doc-3"), "dms-a", 5)
+	list := func(what string, q bus.OutboxQuery, want ...string) []bus.OutboxEntry {
+		t.Helper()
+		got, err := s.Outbox(logCtx(t), q)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		var gotIDs []string
+		for _, e := range got {
+			gotIDs = append(gotIDs, e.Message.ID)
+		}
+		if !slices.Equal(gotIDs, want) {
+			t.Fatalf("%s: Outbox = %q, want %q", what, gotIDs, want)
+		}
+		return got
+	}
+	all := list("everything", bus.OutboxQuery{Limit: 10}, "d3", "st1", "d2", "d1")
+	for i, e := range all {
+		if e.Message.Package != nil || e.Size == 0 || e.Seq == 0 || len(e.Timeline) != 0 && e.Timeline[0].Kind == "" {
+			t.Fatalf("entry %d: Package %d bytes, Size %d, Seq %d", i, len(e.Message.Package), e.Size, e.Seq)
+		}
+		if i > 0 && e.Seq >= all[i-1].Seq {
+			t.Fatalf("entry %d has Seq %d after %d: not newest first", i, e.Seq, all[i-1].Seq)
+		}
+		full := mustSent(t, s, e.Message.ID)
+		if full.Seq != e.Seq || full.Size != len(full.Message.Package) || e.Size != full.Size {
+			t.Fatalf("entry %s: listed Seq %d Size %d, Sent gives Seq %d Size %d (package %d bytes)", e.Message.ID, e.Seq, e.Size, full.Seq, full.Size, len(full.Message.Package))
+		}
+	}
+	page := list("first page", bus.OutboxQuery{Limit: 2}, "d3", "st1")
+	list("next page", bus.OutboxQuery{Limit: 2, Before: page[1].Seq}, "d2", "d1")
+	list("acks when asked", bus.OutboxQuery{Limit: 10, Types: []bus.Type{bus.TypeAck}}, "ack1")
+	list("documents", bus.OutboxQuery{Limit: 10, Types: []bus.Type{bus.TypeDocument}}, "d3", "d2", "d1")
+	list("by client", bus.OutboxQuery{Limit: 10, Client: "dms-a"}, "d3", "st1", "d1")
+	list("by sender", bus.OutboxQuery{Limit: 10, Senders: []string{edgeRecipient}}, "st1")
+	list("by key", bus.OutboxQuery{Limit: 10, Key: all[3].Message.Key}, "d1")
+	list("by time", bus.OutboxQuery{Limit: 10, Since: edgeAt(2), Until: edgeAt(5)}, "st1", "d2")
+	list("no limit", bus.OutboxQuery{})
 }
 
 // ---------------------------------------------------------------------------
@@ -1129,17 +1304,17 @@ func testEdgeConcurrentReceive(t *testing.T, s bus.EdgeStore) {
 }
 
 func testEdgeConcurrentTake(t *testing.T, s bus.EdgeStore) {
-	item, pkg := edgeItem(t, "a")
+	item, pkg := edgeItem2(t, "a")
 	in := mustReceive(t, s, item, pkg, nil)
 	results := make([]bus.InboxItem, edgeRacers)
 	var wg sync.WaitGroup
 	for g := range edgeRacers {
 		wg.Go(func() {
 			var err error
-			results[g], err = s.Take(logCtx(t), in.ID, edgeAt(10+g), []bus.OutboxEntry{
-				edgeStatus(t, fmt.Sprintf("s01-%d-a", g), "01", in.ID),
-				edgeStatus(t, fmt.Sprintf("s01-%d-b", g), "01", in.ID),
-			})
+			results[g], err = s.Take(logCtx(t), in.ID, bus.Taking{At: edgeAt(10 + g), Statuses: []bus.OutboxEntry{
+				edgeStatusFrom(t, fmt.Sprintf("s01-%d-a", g), "01", in.ID, edgeRecipient),
+				edgeStatusFrom(t, fmt.Sprintf("s01-%d-b", g), "01", in.ID, edgeRecipient2),
+			}})
 			if err != nil {
 				t.Errorf("goroutine %d: Take: %v", g, err)
 			}
