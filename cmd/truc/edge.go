@@ -354,7 +354,7 @@ func startEdge(ctx context.Context, cfg *edgeFile, log *slog.Logger, stderr io.W
 	if err := n.startVXP(mux); err != nil {
 		return nil, fmt.Errorf("vxp: %w", err)
 	}
-	for _, start := range []func(context.Context) (func(context.Context) error, error){n.startWebhooks, n.startFolder} {
+	for _, start := range []func(context.Context) (func(context.Context) error, error){n.startWebhooks, n.startFolder, n.startWitness} {
 		run, err := start(ctx)
 		if err != nil {
 			return nil, err
