@@ -7,6 +7,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +31,12 @@ func (d *bindingDirectory) Agency(id string) (bus.Agency, bool) {
 }
 func (d *bindingDirectory) Edge(string) (bus.EdgeInfo, bool) { return bus.EdgeInfo{}, false }
 func (d *bindingDirectory) Version() int64                   { return 1 }
+
+func (d *bindingDirectory) Agencies() []bus.Agency {
+	out := slices.Collect(maps.Values(d.agencies))
+	slices.SortFunc(out, func(a, b bus.Agency) int { return strings.Compare(a.OrganID, b.OrganID) })
+	return out
+}
 
 func (d *bindingDirectory) CheckSigner(organID string, chain []*x509.Certificate, at time.Time) error {
 	if err := d.bindings.CheckChain(organID, chain, at); err != nil {

@@ -41,8 +41,13 @@ and send signed receipts. The HTTP listener serves:
   /admin/v1/...        the directory admin API, and /admin/v1/letters?key=
                        (a letter's per-recipient state and timeline); admin token
   /v1/directory, /v1/crls   directory and CRL sync for edges; sync token
-  /v1/log/checkpoint, /v1/log/consistency?old=&new=, /v1/log/key
+  /v1/log/checkpoint[/{size}], /v1/log/consistency?old=&new=,
+  /v1/log/inclusion?index=&size=, /v1/log/key, /v1/log/keys
                        the transparency log, for auditors
+  /admin/v1/log/leaves?key=, /admin/v1/audit/bundle?document=
+                       a letter's log leaves and its evidence bundle; admin token
+  /v1/audit/evidence   evidence for an edge that sent or received a letter;
+                       the request is signed with the edge's seal
   /healthz, /readyz, /metrics
 
 The config file is YAML; see configs/axis.example.yaml. -check-config
@@ -327,6 +332,7 @@ func (n *axisNode) routes() (http.Handler, error) {
 	mux.Handle("GET /admin/v1/letters", n.adminOnly(http.HandlerFunc(n.letter)))
 	mux.Handle("/v1/directory", sync)
 	mux.Handle("/v1/crls", sync)
+	n.auditRoutes(mux)
 	mux.HandleFunc("GET /v1/log/checkpoint", func(w http.ResponseWriter, r *http.Request) {
 		cp, err := n.store.Log().Checkpoint(r.Context())
 		if err != nil {
@@ -390,10 +396,14 @@ func (n *axisNode) run(ctx context.Context, ready func(net.Addr)) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
-	wg.Add(3)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		n.trust.refreshCRLs(ctx, n.log)
+	}()
+	go func() {
+		defer wg.Done()
+		n.runCRLArchive(ctx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -431,15 +441,24 @@ func (n *axisNode) close() {
 	}
 }
 
-// verifiersFromText parses note verifier keys in text form.
+// verifiersFromText parses note verifier keys in text form, one per line
+// (a file may list the axis's old and new log keys after a rotation).
 func verifiersFromText(texts ...string) (note.Verifiers, error) {
 	var vs []note.Verifier
 	for _, t := range texts {
-		v, err := notesig.ParseVerifierKey(t)
-		if err != nil {
-			return nil, err
+		for line := range strings.Lines(t) {
+			if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			v, err := notesig.ParseVerifierKey(line)
+			if err != nil {
+				return nil, err
+			}
+			vs = append(vs, v)
 		}
-		vs = append(vs, v)
+	}
+	if len(vs) == 0 {
+		return nil, errors.New("no verifier key")
 	}
 	return note.VerifierList(vs...), nil
 }

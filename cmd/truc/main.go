@@ -39,6 +39,7 @@ func commands() []command {
 		{"edge", "run an edge node for an agency's DMS", runEdge},
 		{"send", "send edXML packages through an edge and follow their delivery", runSend},
 		{"inbox", "list, save and acknowledge what arrived at an edge", runInbox},
+		{"audit", "export and verify evidence bundles of letters (offline audit)", runAudit},
 		{"bench", "measure the throughput and latency of the bus", runBench},
 		{"edoc", "read, validate and inspect edXML packages", runEdoc},
 		{"pki", "create and run a demo PKI shaped like the government one", runPKI},
