@@ -94,6 +94,15 @@ type AxisHooks struct {
 	Duplicate  func(t Type)                                   // a package seen before
 	DeadLetter func(reason string)                            // a record went to the DLQ
 	Receipts   func(n int, checkpoint int64, d time.Duration) // receipts sent after a checkpoint
+	// Recorded: a package was accepted at at; published is its record's
+	// timestamp (when the sender's edge published it).
+	Recorded func(t Type, published, at time.Time)
+	// Routed: a route was published to edge for the first time, at at;
+	// recorded is when the axis recorded its package.
+	Routed func(t Type, edge string, recorded, at time.Time)
+	// Answered: a recipient's status was accepted at at; delivered is when
+	// the document was last published to the recipient's edge.
+	Answered func(status string, delivered, at time.Time)
 }
 
 func (c *AxisConfig) setDefaults() {
@@ -308,6 +317,14 @@ func (a *Axis) handlePackage(ctx context.Context, d Delivery) error {
 	}
 	if h := a.cfg.Hooks.Accepted; h != nil {
 		h(m.Type, now)
+	}
+	if h := a.cfg.Hooks.Recorded; h != nil && !d.Time.IsZero() {
+		h(m.Type, d.Time, now)
+	}
+	if h := a.cfg.Hooks.Answered; h != nil && m.Type == TypeStatus {
+		if at, ok := a.deliveredTo(ctx, stored.Key, stored.Sender); ok {
+			h(stored.StatusCode, at, now)
+		}
 	}
 	a.log.Info("axis: accepted", "msg_id", m.ID, "type", m.Type, "sender", e.Sender, "recipients", len(e.Recipients), "edges", len(stored.Routes), "sha256", hex.EncodeToString(m.SHA256[:]), "leaf", stored.Leaf)
 	if err := a.deliver(ctx, stored, m.Package); err != nil {
@@ -574,6 +591,9 @@ func (a *Axis) deliverOne(ctx context.Context, e Entry, r Route, pkg []byte) err
 	if h := a.cfg.Hooks.Delivered; h != nil {
 		h(r.Edge, r.State != RoutePending)
 	}
+	if h := a.cfg.Hooks.Routed; h != nil && r.State == RoutePending {
+		h(e.Type, r.Edge, e.At, now)
+	}
 	if r.State == RoutePending && e.Type != TypeRejection {
 		for _, sr := range stored.Routes {
 			if sr.Edge == r.Edge && sr.Leaf >= 0 {
@@ -582,6 +602,27 @@ func (a *Axis) deliverOne(ctx context.Context, e Entry, r Route, pkg []byte) err
 		}
 	}
 	return nil
+}
+
+// deliveredTo returns when the latest document with root key key was last
+// published to the edge of recipient organ, for the Answered hook.
+func (a *Axis) deliveredTo(ctx context.Context, key, organ string) (time.Time, bool) {
+	entries, err := a.ledger.ByKey(ctx, key)
+	if err != nil {
+		return time.Time{}, false
+	}
+	var at time.Time
+	for _, x := range entries {
+		if x.Type != TypeDocument || !x.Accepted() {
+			continue
+		}
+		for _, r := range x.Routes {
+			if r.State != RoutePending && slices.Contains(r.Recipients, organ) {
+				at = r.SentAt
+			}
+		}
+	}
+	return at, !at.IsZero()
 }
 
 // handleAck checks an edge's signed ack note and queues its acks for the

@@ -86,6 +86,9 @@ type EdgeHooks struct {
 	Received  func(t Type, duplicate bool) // a package arrived on the inbox topic
 	Refused   func(reason string)          // a package failed verification here
 	Receipt   func(kind EventKind)         // an axis receipt arrived
+	// Settled: the axis's first final receipt (accepted or rejected) for
+	// an outbox entry arrived; submitted is the entry's CreatedAt.
+	Settled func(t Type, accepted bool, submitted, at time.Time)
 }
 
 func (c *EdgeConfig) setDefaults() {
@@ -955,6 +958,10 @@ func (e *Edge) handleReceipt(ctx context.Context, d Delivery) error {
 		h(ev.Kind)
 	}
 	tl := TimelineEvent{At: ev.Time, SHA256: hex.EncodeToString(ev.PackageSHA256[:]), MessageID: ev.MessageID, Receipt: d.Message.Package}
+	var sent OutboxEntry // before settling, for the Settled hook
+	if e.cfg.Hooks.Settled != nil && (ev.Kind == EventSubmissionAccepted || ev.Kind == EventStatus || ev.Kind == EventSubmissionRejected) {
+		sent, _ = e.store.SentBySHA(ctx, ev.PackageSHA256)
+	}
 	switch ev.Kind {
 	case EventSubmissionAccepted, EventStatus:
 		tl.Kind = TimelineAccepted
@@ -967,6 +974,9 @@ func (e *Edge) handleReceipt(ctx context.Context, d Delivery) error {
 		err = e.store.AddTimeline(ctx, ev.PackageSHA256, tl)
 	default:
 		return nil
+	}
+	if h := e.cfg.Hooks.Settled; h != nil && err == nil && sent.Settled.IsZero() && !sent.CreatedAt.IsZero() {
+		h(sent.Message.Type, ev.Kind != EventSubmissionRejected, sent.CreatedAt, e.cfg.Now())
 	}
 	if errors.Is(err, ErrNotFound) {
 		e.log.Warn("edge: receipt for a package this edge did not send", "kind", ev.Kind, "msg_id", ev.MessageID)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -56,18 +57,66 @@ type Store struct {
 	queue  chan *request
 	done   chan struct{} // closed when the writer goroutine has exited
 
-	commits, committed atomic.Int64 // see CommitStats
+	statsMu    sync.Mutex // guards the commit statistics below
+	commits    int64
+	committed  int64
+	commitTime time.Duration
+	commitHist [len(commitBounds)]int64 // commits per bucket, not cumulative
+}
+
+// commitBounds are the upper bounds of the commit time histogram: an fsync
+// takes about a millisecond on a datacentre SSD, tens on a disk.
+var commitBounds = [...]time.Duration{
+	500 * time.Microsecond, time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond,
+	250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2500 * time.Millisecond, 5 * time.Second,
 }
 
 // CommitStats counts durable commits since Open, for metrics.
 type CommitStats struct {
 	Commits  int64 // read-write transactions committed (each one pair of fsyncs)
 	Requests int64 // requests they committed; Requests/Commits is the mean batch size
+	// Time is the total time those commits took, each from the start of
+	// its transaction to the end of its fsync.
+	Time time.Duration
+	// Buckets is the histogram of commit times: for each upper bound, how
+	// many commits took at most that long (cumulative, so the counts only
+	// grow along the slice; Commits counts them all).
+	Buckets []CommitBucket
 }
 
-// CommitStats returns the commit counters.
+// CommitBucket is one bucket of CommitStats.Buckets.
+type CommitBucket struct {
+	UpperBound time.Duration
+	Count      int64
+}
+
+// CommitStats returns the commit counters, all read at one instant.
 func (s *Store) CommitStats() CommitStats {
-	return CommitStats{Commits: s.commits.Load(), Requests: s.committed.Load()}
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	st := CommitStats{Commits: s.commits, Requests: s.committed, Time: s.commitTime, Buckets: make([]CommitBucket, len(commitBounds))}
+	var n int64
+	for i, b := range commitBounds {
+		n += s.commitHist[i]
+		st.Buckets[i] = CommitBucket{UpperBound: b, Count: n}
+	}
+	return st
+}
+
+// countCommit records a commit of requests requests that took d.
+func (s *Store) countCommit(requests int, d time.Duration) {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	s.commits++
+	s.committed += int64(requests)
+	s.commitTime += d
+	for i, b := range commitBounds {
+		if d <= b {
+			s.commitHist[i]++
+			break
+		}
+	}
 }
 
 // Open opens the store at path, creating it (mode 0600) if it does not
@@ -313,6 +362,7 @@ func (s *Store) runBatch(batch []*request) {
 	}
 	for len(live) > 0 {
 		failed, ferr := -1, error(nil)
+		start := time.Now()
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			for i, r := range live {
 				if err := safeCall(r.fn, tx); err != nil {
@@ -330,8 +380,7 @@ func (s *Store) runBatch(batch []*request) {
 		if err != nil {
 			err = fmt.Errorf("boltstore: committing to %s: %w", s.path, err)
 		} else {
-			s.commits.Add(1)
-			s.committed.Add(int64(len(live)))
+			s.countCommit(len(live), time.Since(start))
 		}
 		for _, r := range live {
 			r.done <- err

@@ -1,13 +1,18 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
+	"weak"
 
 	kafka "github.com/segmentio/kafka-go"
 
@@ -219,6 +224,9 @@ func (t *Transport) consumePartition(ctx context.Context, topic string, pa kafka
 		log.Error("cannot position the partition reader", "offset", pa.Offset, "err", err)
 		return
 	}
+	lag := t.trackLag(topic, pa)
+	defer t.untrackLag(lag)
+	defer t.watchLag(ctx, r, lag)()
 	for ctx.Err() == nil {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
@@ -231,12 +239,14 @@ func (t *Transport) consumePartition(ctx context.Context, topic string, pa kafka
 			}
 			continue
 		}
+		lag.fetched(m)
 		d := delivery(m)
 		for attempt := 1; ; attempt++ {
 			d.Attempt = attempt
 			err := handle(ctx, d)
 			if err == nil {
 				cm.handled(pa.ID, m.Offset+1)
+				lag.handled(m.Offset + 1)
 				break
 			}
 			if ctx.Err() != nil {
@@ -340,4 +350,163 @@ func backoff(attempt int, lo, hi time.Duration) time.Duration {
 		d *= 2
 	}
 	return min(d, hi)
+}
+
+// PartitionLag is how far a consumer in this process is behind on one
+// partition it reads.
+type PartitionLag struct {
+	Topic     string
+	Partition int
+	// Lag is the number of records from the next one the handler will be
+	// given (or is handling) to the end of the partition (its high-water
+	// mark), as last seen: the high-water mark comes with every fetch, and
+	// is asked of the broker every LagRefresh while one record stays in
+	// the handler (failing and retried, or slow), so that a stuck handler
+	// shows a growing lag.
+	Lag int64
+}
+
+// LagRefresh is how often a partition whose handler has been on one
+// record for that long asks the broker for the partition's end.
+const LagRefresh = 5 * time.Second
+
+// ConsumerLag returns the lag of every partition this Transport's Consume
+// calls are reading now, by topic and partition (the largest lag if two
+// consumer groups read one partition). A partition appears once its
+// reader has fetched a record or was positioned at a committed offset.
+// It does no I/O and is safe for concurrent use.
+func (t *Transport) ConsumerLag() []PartitionLag {
+	tab := lagTableOf(t)
+	tab.mu.Lock()
+	byKey := map[PartitionLag]int64{} // by topic and partition (Lag left 0)
+	for p := range tab.parts {
+		next, end := p.next.Load(), p.end.Load()
+		if next < 0 || end < 0 {
+			continue
+		}
+		k := PartitionLag{Topic: p.topic, Partition: p.partition}
+		byKey[k] = max(byKey[k], max(end-next, 0))
+	}
+	tab.mu.Unlock()
+	out := make([]PartitionLag, 0, len(byKey))
+	for k, lag := range byKey {
+		k.Lag = lag
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b PartitionLag) int {
+		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+	return out
+}
+
+// partitionLag tracks one partition reader's position against the end of
+// its partition.
+type partitionLag struct {
+	topic     string
+	partition int
+	next      atomic.Int64 // offset of the next record to handle; -1 until known
+	end       atomic.Int64 // high-water mark as last seen; -1 until known
+	busy      atomic.Bool  // a record is in the handler
+}
+
+func (p *partitionLag) fetched(m kafka.Message) {
+	p.next.Store(m.Offset)
+	p.sawEnd(m.HighWaterMark)
+	p.busy.Store(true)
+}
+
+func (p *partitionLag) handled(next int64) {
+	p.next.Store(next)
+	p.busy.Store(false)
+}
+
+// sawEnd raises the known end of the partition to end.
+func (p *partitionLag) sawEnd(end int64) {
+	for {
+		old := p.end.Load()
+		if end <= old || p.end.CompareAndSwap(old, end) {
+			return
+		}
+	}
+}
+
+// lagTable holds the partitions a Transport's consumers read. It lives
+// beside the Transport (lagTables), keyed weakly so that it goes when the
+// Transport does.
+type lagTable struct {
+	mu    sync.Mutex
+	parts map[*partitionLag]struct{}
+}
+
+var lagTables sync.Map // weak.Pointer[Transport] → *lagTable
+
+func lagTableOf(t *Transport) *lagTable {
+	key := weak.Make(t)
+	if v, ok := lagTables.Load(key); ok {
+		return v.(*lagTable)
+	}
+	v, loaded := lagTables.LoadOrStore(key, &lagTable{parts: map[*partitionLag]struct{}{}})
+	if !loaded {
+		runtime.AddCleanup(t, func(k weak.Pointer[Transport]) { lagTables.Delete(k) }, key)
+	}
+	return v.(*lagTable)
+}
+
+// trackLag starts tracking a partition positioned at pa.Offset.
+func (t *Transport) trackLag(topic string, pa kafka.PartitionAssignment) *partitionLag {
+	p := &partitionLag{topic: topic, partition: pa.ID}
+	p.next.Store(-1)
+	p.end.Store(-1)
+	if pa.Offset >= 0 {
+		p.next.Store(pa.Offset)
+	}
+	tab := lagTableOf(t)
+	tab.mu.Lock()
+	tab.parts[p] = struct{}{}
+	tab.mu.Unlock()
+	return p
+}
+
+func (t *Transport) untrackLag(p *partitionLag) {
+	tab := lagTableOf(t)
+	tab.mu.Lock()
+	delete(tab.parts, p)
+	tab.mu.Unlock()
+}
+
+// watchLag asks the broker for the end of the partition every LagRefresh
+// while one record stays in the handler, until the returned stop is
+// called. r has returned that record and no other since, so its ReadLag
+// counts from the offset after it.
+func (t *Transport) watchLag(ctx context.Context, r *kafka.Reader, p *partitionLag) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(LagRefresh)
+		defer tick.Stop()
+		last := int64(-1)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			next := p.next.Load()
+			if !p.busy.Load() || next != last {
+				last = next // moved since the last tick, or idle: the fetches keep the end fresh
+				continue
+			}
+			rctx, rcancel := context.WithTimeout(ctx, t.cfg.DialTimeout)
+			lag, err := r.ReadLag(rctx)
+			rcancel()
+			if err == nil && p.busy.Load() && p.next.Load() == next {
+				p.sawEnd(next + 1 + lag)
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }

@@ -36,9 +36,13 @@ func TestBoltstoreCollectors(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(metrics.NewStoreCollector(func() (int64, int64) {
+	reg.MustRegister(metrics.NewStoreStatsCollector(func() metrics.StoreStats {
 		st := s.CommitStats()
-		return st.Commits, st.Requests
+		out := metrics.StoreStats{Commits: st.Commits, Requests: st.Requests, CommitTime: st.Time}
+		for _, b := range st.Buckets {
+			out.Buckets = append(out.Buckets, metrics.Bucket{UpperBound: b.UpperBound, Count: b.Count})
+		}
+		return out
 	}))
 	reg.MustRegister(metrics.NewLogCollector(func(ctx context.Context) (int64, int64, time.Time, error) {
 		st, err := s.Log().Status(ctx)
@@ -75,6 +79,34 @@ func TestBoltstoreCollectors(t *testing.T) {
 	requests := after["truc_store_commit_requests_total"] - before["truc_store_commit_requests_total"]
 	if commits < 4 || requests < 4 {
 		t.Errorf("commits moved by %g and requests by %g, want at least 4 each (4 appends, 1 checkpoint)", commits, requests)
+	}
+	// The commit time histogram counts the same commits, each fsync
+	// taking some time.
+	if got := after["truc_store_commit_seconds_count"]; got != after["truc_store_commits_total"] {
+		t.Errorf("truc_store_commit_seconds_count = %g, truc_store_commits_total = %g", got, after["truc_store_commits_total"])
+	}
+	if got := after["truc_store_commit_seconds_sum"] - before["truc_store_commit_seconds_sum"]; got <= 0 {
+		t.Errorf("commit time moved by %g", got)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "truc_store_commit_seconds" {
+			continue
+		}
+		h := mf.GetMetric()[0].GetHistogram()
+		var last uint64
+		for _, b := range h.GetBucket() {
+			if b.GetCumulativeCount() < last || b.GetCumulativeCount() > h.GetSampleCount() {
+				t.Errorf("bucket le=%g holds %d after %d, of %d commits", b.GetUpperBound(), b.GetCumulativeCount(), last, h.GetSampleCount())
+			}
+			last = b.GetCumulativeCount()
+		}
+		if len(h.GetBucket()) < 10 {
+			t.Errorf("%d commit time buckets", len(h.GetBucket()))
+		}
 	}
 
 	// A closed store makes the scrape carry the error, not stale values.

@@ -31,9 +31,19 @@ const MaxLabelValues = 64
 // LogStatusTimeout bounds one read of the log status during a scrape.
 const LogStatusTimeout = 5 * time.Second
 
-// latencyBuckets, in seconds, cover a batch made of a checkpoint signature
-// (a PKCS#11 token takes tens of milliseconds) and an acks=all publish.
-var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+// Histogram buckets, in seconds.
+var (
+	// latencyBuckets cover a batch made of a checkpoint signature (a
+	// PKCS#11 token takes tens of milliseconds) and an acks=all publish.
+	latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	// transitBuckets cover a hop of a letter between two nodes: tens of
+	// milliseconds when all is well, up to hours when a node was away.
+	transitBuckets = []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600}
+	// answerBuckets cover the time an agency takes to answer a letter:
+	// minutes for 01 (arrived), hours to days for 03 (accepted) and
+	// beyond. They include the usual SLA bounds (1h, 4h, 8h, 24h, 72h).
+	answerBuckets = []float64{10, 60, 300, 900, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 24 * 3600, 48 * 3600, 72 * 3600, 7 * 24 * 3600, 30 * 24 * 3600}
+)
 
 // Bounded values of the type, kind and reason labels.
 var (
@@ -45,7 +55,9 @@ var (
 		string(bus.EventSubmissionAccepted), string(bus.EventSubmissionRejected), string(bus.EventDelivered),
 		string(bus.EventStatus), string(bus.EventRejectionNotice),
 	}
-	knownReasons = []string{
+	// knownStatuses are the codes a recipient answers a letter with.
+	knownStatuses = []string{"01", "02", "03", "04", "05", "06", "15", "16"}
+	knownReasons  = []string{
 		bus.RejectMalformed, bus.RejectInvalid, bus.RejectTooLarge, bus.RejectHeaderMismatch,
 		bus.RejectUnknownSender, bus.RejectUnknownRecipient, bus.RejectUnknownDocument,
 		bus.RejectNotParticipant, bus.RejectStatusDirection, bus.RejectUnknownEdge, bus.RejectBadNotice,
@@ -68,9 +80,12 @@ type Axis struct {
 	receipts     prometheus.Counter
 	checkpoint   prometheus.Gauge
 	receiptBatch prometheus.Histogram
-	lastAccepted atomic.Int64 // Unix nanoseconds; 0 until the first acceptance
+	lastAccepted atomic.Int64             // Unix nanoseconds; 0 until the first acceptance
+	accept       *prometheus.HistogramVec // type
+	delivery     *prometheus.HistogramVec // type
+	answer       *prometheus.HistogramVec // status
 
-	types, reasons *labeler
+	types, reasons, statuses *labeler
 }
 
 // NewAxis creates the axis metrics and registers them with reg; a nil reg
@@ -108,19 +123,47 @@ func NewAxis(reg prometheus.Registerer) *Axis {
 			Help:    "Time to sign a checkpoint and send the receipts it covers, per batch.",
 			Buckets: latencyBuckets,
 		}),
-		types:   newLabeler(knownTypes, 0),
-		reasons: newLabeler(knownReasons, MaxLabelValues),
+		accept: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "truc_axis_accept_seconds",
+			Help:    "From the sending edge's publish (the record's timestamp) to the axis recording the package accepted, by message type.",
+			Buckets: transitBuckets,
+		}, []string{"type"}),
+		delivery: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "truc_axis_delivery_seconds",
+			Help:    "From the axis recording a package to its first publish to a recipient edge's inbox, per route, by message type.",
+			Buckets: transitBuckets,
+		}, []string{"type"}),
+		answer: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "truc_axis_status_seconds",
+			Help:    "From the delivery of a document to a recipient's edge to the axis recording that recipient's status about it, by status code.",
+			Buckets: answerBuckets,
+		}, []string{"status"}),
+		types:    newLabeler(knownTypes, 0),
+		reasons:  newLabeler(knownReasons, MaxLabelValues),
+		statuses: newLabeler(knownStatuses, 0),
 	}
 	lastAccepted := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "truc_axis_last_accepted_timestamp_seconds",
 		Help: "Unix time of the latest package the axis accepted; 0 before the first.",
 	}, func() float64 { return float64(a.lastAccepted.Load()) / 1e9 })
+	// Every series a query may name exists from the start, so that the
+	// first event is an increase and not a new series.
 	for _, t := range []bus.Type{bus.TypeDocument, bus.TypeStatus} {
 		for _, o := range []string{"accepted", "rejected", "duplicate"} {
 			a.packages.WithLabelValues(string(t), o)
 		}
+		a.accept.WithLabelValues(string(t))
+		a.delivery.WithLabelValues(string(t))
 	}
-	register(reg, a.packages, a.rejections, a.deliveries, a.deadLetters, a.receipts, a.checkpoint, a.receiptBatch, lastAccepted)
+	a.delivery.WithLabelValues(string(bus.TypeRejection))
+	for _, r := range knownReasons {
+		a.rejections.WithLabelValues(r)
+	}
+	for _, s := range knownStatuses {
+		a.answer.WithLabelValues(s)
+	}
+	register(reg, a.packages, a.rejections, a.deliveries, a.deadLetters, a.receipts, a.checkpoint, a.receiptBatch, lastAccepted,
+		a.accept, a.delivery, a.answer)
 	return a
 }
 
@@ -155,7 +198,25 @@ func (a *Axis) Hooks() bus.AxisHooks {
 			a.checkpoint.Set(float64(checkpoint))
 			a.receiptBatch.Observe(d.Seconds())
 		},
+		Recorded: func(t bus.Type, published, at time.Time) {
+			a.accept.WithLabelValues(a.types.label(string(t))).Observe(seconds(published, at))
+		},
+		Routed: func(t bus.Type, _ string, recorded, at time.Time) {
+			a.delivery.WithLabelValues(a.types.label(string(t))).Observe(seconds(recorded, at))
+		},
+		Answered: func(status string, delivered, at time.Time) {
+			a.answer.WithLabelValues(a.statuses.label(status)).Observe(seconds(delivered, at))
+		},
 	}
+}
+
+// seconds returns the seconds from a to b, 0 if b is not after a (clocks
+// of two nodes disagree, or a time is missing).
+func seconds(a, b time.Time) float64 {
+	if a.IsZero() || b.IsZero() || !b.After(a) {
+		return 0
+	}
+	return b.Sub(a).Seconds()
 }
 
 // storeMax raises *p to v if v is larger.
@@ -173,9 +234,10 @@ type Edge struct {
 	submitted *prometheus.CounterVec // type
 	published prometheus.Counter
 	publish   prometheus.Histogram
-	received  *prometheus.CounterVec // type, duplicate
-	refused   *prometheus.CounterVec // reason
-	receipts  *prometheus.CounterVec // kind
+	received  *prometheus.CounterVec   // type, duplicate
+	refused   *prometheus.CounterVec   // reason
+	receipts  *prometheus.CounterVec   // kind
+	accept    *prometheus.HistogramVec // type
 
 	types, kinds, reasons *labeler
 }
@@ -209,6 +271,11 @@ func NewEdge(reg prometheus.Registerer) *Edge {
 			Name: "truc_edge_receipts_total",
 			Help: "Verified axis receipts the edge received, by event kind.",
 		}, []string{"kind"}),
+		accept: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "truc_edge_accept_seconds",
+			Help:    "From the DMS submitting a package to the edge receiving the axis's receipt that accepted it, by message type.",
+			Buckets: transitBuckets,
+		}, []string{"type"}),
 		types:   newLabeler(knownTypes, 0),
 		kinds:   newLabeler(knownKinds, 0),
 		reasons: newLabeler(knownReasons, MaxLabelValues),
@@ -217,11 +284,15 @@ func NewEdge(reg prometheus.Registerer) *Edge {
 		e.submitted.WithLabelValues(string(t))
 		e.received.WithLabelValues(string(t), "false")
 		e.received.WithLabelValues(string(t), "true")
+		e.accept.WithLabelValues(string(t))
 	}
 	for _, k := range knownKinds {
 		e.receipts.WithLabelValues(k)
 	}
-	register(reg, e.submitted, e.published, e.publish, e.received, e.refused, e.receipts)
+	for _, r := range knownReasons {
+		e.refused.WithLabelValues(r)
+	}
+	register(reg, e.submitted, e.published, e.publish, e.received, e.refused, e.receipts, e.accept)
 	return e
 }
 
@@ -243,6 +314,11 @@ func (e *Edge) Hooks() bus.EdgeHooks {
 		},
 		Refused: func(reason string) { e.refused.WithLabelValues(e.reasons.label(reason)).Inc() },
 		Receipt: func(kind bus.EventKind) { e.receipts.WithLabelValues(e.kinds.label(string(kind))).Inc() },
+		Settled: func(t bus.Type, accepted bool, submitted, at time.Time) {
+			if accepted {
+				e.accept.WithLabelValues(e.types.label(string(t))).Observe(seconds(submitted, at))
+			}
+		},
 	}
 }
 
@@ -338,14 +414,46 @@ func NewRegistry(version string) *prometheus.Registry {
 	return reg
 }
 
+// StoreStats is what NewStoreStatsCollector reads from a store at every
+// scrape: boltstore.Store.CommitStats adapts to it.
+type StoreStats struct {
+	Commits  int64 // read-write transactions committed since the store opened
+	Requests int64 // write requests those transactions committed
+	// CommitTime is the total time of those commits; Buckets their
+	// histogram: for each upper bound, how many took at most that long
+	// (cumulative). Without Buckets, truc_store_commit_seconds is not
+	// reported.
+	CommitTime time.Duration
+	Buckets    []Bucket
+}
+
+// Bucket is one bucket of a cumulative histogram.
+type Bucket struct {
+	UpperBound time.Duration
+	Count      int64
+}
+
 // NewStoreCollector returns a collector that calls stats at every scrape and
-// reports truc_store_commits_total and truc_store_commit_requests_total
-// (adapt boltstore.Store.CommitStats to it). stats must be quick and safe
-// for concurrent use; a nil stats panics here rather than at the first
-// scrape.
+// reports truc_store_commits_total and truc_store_commit_requests_total.
+// It is NewStoreStatsCollector without the commit time histogram.
 func NewStoreCollector(stats func() (commits, requests int64)) prometheus.Collector {
 	if stats == nil {
 		panic("metrics: NewStoreCollector: nil stats function")
+	}
+	return NewStoreStatsCollector(func() StoreStats {
+		c, r := stats()
+		return StoreStats{Commits: c, Requests: r}
+	})
+}
+
+// NewStoreStatsCollector returns a collector that calls stats at every
+// scrape and reports truc_store_commits_total,
+// truc_store_commit_requests_total and the histogram
+// truc_store_commit_seconds. stats must be quick and safe for concurrent
+// use; a nil stats panics here rather than at the first scrape.
+func NewStoreStatsCollector(stats func() StoreStats) prometheus.Collector {
+	if stats == nil {
+		panic("metrics: NewStoreStatsCollector: nil stats function")
 	}
 	return &storeCollector{
 		stats: stats,
@@ -353,23 +461,34 @@ func NewStoreCollector(stats func() (commits, requests int64)) prometheus.Collec
 			"Read-write transactions the store committed since it opened (each one pair of fsyncs).", nil, nil),
 		requests: prometheus.NewDesc("truc_store_commit_requests_total",
 			"Write requests those transactions committed; divided by truc_store_commits_total, the mean batch size.", nil, nil),
+		commitTime: prometheus.NewDesc("truc_store_commit_seconds",
+			"Time of each commit of the store, from the start of its transaction to the end of its fsync.", nil, nil),
 	}
 }
 
 type storeCollector struct {
-	stats             func() (commits, requests int64)
-	commits, requests *prometheus.Desc
+	stats                         func() StoreStats
+	commits, requests, commitTime *prometheus.Desc
 }
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.commits
 	ch <- c.requests
+	ch <- c.commitTime
 }
 
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
-	commits, requests := c.stats()
-	ch <- prometheus.MustNewConstMetric(c.commits, prometheus.CounterValue, float64(commits))
-	ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(requests))
+	st := c.stats()
+	ch <- prometheus.MustNewConstMetric(c.commits, prometheus.CounterValue, float64(st.Commits))
+	ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(st.Requests))
+	if len(st.Buckets) == 0 {
+		return
+	}
+	buckets := make(map[float64]uint64, len(st.Buckets))
+	for _, b := range st.Buckets {
+		buckets[b.UpperBound.Seconds()] = uint64(max(min(b.Count, st.Commits), 0))
+	}
+	ch <- prometheus.MustNewConstHistogram(c.commitTime, uint64(max(st.Commits, 0)), st.CommitTime.Seconds(), buckets)
 }
 
 // LogStatusFunc reads the transparency log: its size in leaves, the size

@@ -2,10 +2,12 @@ package metrics_test
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"maps"
 	"os"
+	"reflect"
 	"regexp"
 	"runtime"
 	"slices"
@@ -21,6 +23,7 @@ import (
 
 	"truc.vn/truc/adapters/metrics"
 	"truc.vn/truc/bus"
+	"truc.vn/truc/signing/signingtest"
 )
 
 // series gathers every truc_ series of g as "name{k="v",...}" → value;
@@ -159,6 +162,33 @@ func TestAxisHooks(t *testing.T) {
 			`truc_axis_receipt_batch_seconds_count`: 1,
 			`truc_axis_receipt_batch_seconds_sum`:   0.03,
 		}},
+		{"recorded", func(h bus.AxisHooks) { h.Recorded(bus.TypeDocument, at.Add(-250*time.Millisecond), at) }, map[string]float64{
+			`truc_axis_accept_seconds_count{type="document"}`: 1,
+			`truc_axis_accept_seconds_sum{type="document"}`:   0.25,
+		}},
+		{"recorded before it was published: clocks apart", func(h bus.AxisHooks) { h.Recorded(bus.TypeStatus, at.Add(time.Second), at) }, map[string]float64{
+			`truc_axis_accept_seconds_count{type="status"}`: 1,
+		}},
+		{"routed", func(h bus.AxisHooks) { h.Routed(bus.TypeDocument, "edge-hn", at, at.Add(40*time.Millisecond)) }, map[string]float64{
+			`truc_axis_delivery_seconds_count{type="document"}`: 1,
+			`truc_axis_delivery_seconds_sum{type="document"}`:   0.04,
+		}},
+		{"routed notice", func(h bus.AxisHooks) { h.Routed(bus.TypeRejection, "edge-hn", at, at.Add(time.Second)) }, map[string]float64{
+			`truc_axis_delivery_seconds_count{type="rejection"}`: 1,
+			`truc_axis_delivery_seconds_sum{type="rejection"}`:   1,
+		}},
+		{"answered 01", func(h bus.AxisHooks) { h.Answered("01", at, at.Add(90*time.Second)) }, map[string]float64{
+			`truc_axis_status_seconds_count{status="01"}`: 1,
+			`truc_axis_status_seconds_sum{status="01"}`:   90,
+		}},
+		{"answered 03", func(h bus.AxisHooks) { h.Answered("03", at, at.Add(26*time.Hour)) }, map[string]float64{
+			`truc_axis_status_seconds_count{status="03"}`: 1,
+			`truc_axis_status_seconds_sum{status="03"}`:   26 * 3600,
+		}},
+		{"answered with an unknown code", func(h bus.AxisHooks) { h.Answered("99", at, at.Add(time.Second)) }, map[string]float64{
+			`truc_axis_status_seconds_count{status="other"}`: 1,
+			`truc_axis_status_seconds_sum{status="other"}`:   1,
+		}},
 		{"receipts twice", func(h bus.AxisHooks) {
 			h.Receipts(3, 42, 30*time.Millisecond)
 			h.Receipts(2, 50, 20*time.Millisecond)
@@ -181,13 +211,13 @@ func TestAxisHooks(t *testing.T) {
 }
 
 func TestAxisHooksAllSet(t *testing.T) {
-	h := metrics.NewAxis(nil).Hooks()
-	if h.Accepted == nil || h.Rejected == nil || h.Delivered == nil || h.Duplicate == nil || h.DeadLetter == nil || h.Receipts == nil {
-		t.Fatalf("a hook is nil: %+v", h)
-	}
-	eh := metrics.NewEdge(nil).Hooks()
-	if eh.Submitted == nil || eh.Published == nil || eh.Received == nil || eh.Refused == nil || eh.Receipt == nil {
-		t.Fatalf("an edge hook is nil: %+v", eh)
+	for _, hooks := range []any{metrics.NewAxis(nil).Hooks(), metrics.NewEdge(nil).Hooks()} {
+		v := reflect.ValueOf(hooks)
+		for i := range v.NumField() {
+			if v.Field(i).IsNil() {
+				t.Errorf("%s.%s is nil", v.Type().Name(), v.Type().Field(i).Name)
+			}
+		}
 	}
 }
 
@@ -229,6 +259,15 @@ func TestEdgeHooks(t *testing.T) {
 		{"receipt of an unknown kind", func(h bus.EdgeHooks) { h.Receipt(bus.EventKind("archived")) }, map[string]float64{
 			`truc_edge_receipts_total{kind="other"}`: 1,
 		}},
+		{"settled accepted", func(h bus.EdgeHooks) {
+			h.Settled(bus.TypeDocument, true, time.Unix(100, 0), time.Unix(101, 500_000_000))
+		}, map[string]float64{
+			`truc_edge_accept_seconds_count{type="document"}`: 1,
+			`truc_edge_accept_seconds_sum{type="document"}`:   1.5,
+		}},
+		{"settled rejected is not a latency to acceptance", func(h bus.EdgeHooks) {
+			h.Settled(bus.TypeStatus, false, time.Unix(100, 0), time.Unix(101, 0))
+		}, map[string]float64{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -241,12 +280,13 @@ func TestEdgeHooks(t *testing.T) {
 	}
 }
 
-// reasonValues returns the values of the reason label of family name.
+// reasonValues returns the values of the reason label of family name that
+// counted something (the known codes exist from the start, at 0).
 func reasonValues(t *testing.T, g prometheus.Gatherer, name string) []string {
 	t.Helper()
 	var vals []string
-	for k := range series(t, g) {
-		if rest, ok := strings.CutPrefix(k, name+`{reason="`); ok {
+	for k, v := range series(t, g) {
+		if rest, ok := strings.CutPrefix(k, name+`{reason="`); ok && v != 0 {
 			vals = append(vals, strings.TrimSuffix(rest, `"}`))
 		}
 	}
@@ -369,6 +409,10 @@ func TestHooksConcurrent(t *testing.T) {
 				ah.Duplicate(bus.TypeDocument)
 				ah.DeadLetter("x")
 				ah.Receipts(2, int64(i), time.Millisecond)
+				ah.Recorded(bus.TypeDocument, at, at.Add(time.Millisecond))
+				ah.Routed(bus.TypeDocument, "edge-0", at, at.Add(time.Millisecond))
+				ah.Answered(fmt.Sprintf("%02d", i%20), at, at.Add(time.Minute))
+				eh.Settled(bus.TypeDocument, true, at, at.Add(time.Second))
 				eh.Submitted(bus.TypeDocument)
 				eh.Published(1, time.Millisecond)
 				eh.Received(bus.TypeDocument, i%2 == 0)
@@ -407,6 +451,10 @@ func TestHooksConcurrent(t *testing.T) {
 		{`truc_edge_received_total{`, n},
 		{`truc_edge_refused_total{`, n},
 		{`truc_edge_receipts_total{kind="delivered"}`, n},
+		{`truc_axis_accept_seconds_count{type="document"}`, n},
+		{`truc_axis_delivery_seconds_count{type="document"}`, n},
+		{`truc_axis_status_seconds_count{`, n},
+		{`truc_edge_accept_seconds_count{type="document"}`, n},
 	} {
 		if got := sum(c.prefix); got != c.want {
 			t.Errorf("%s: %g, want %g", c.prefix, got, c.want)
@@ -594,27 +642,46 @@ func TestNewRegistry(t *testing.T) {
 }
 
 // fullRegistry has every metric of the package, with every vector child
-// created.
+// created: the collectors read a real (empty) store and real certificates.
 func fullRegistry(t *testing.T) *prometheus.Registry {
 	t.Helper()
 	reg := metrics.NewRegistry("test")
 	ah := metrics.NewAxis(reg).Hooks()
 	eh := metrics.NewEdge(reg).Hooks()
-	reg.MustRegister(metrics.NewStoreCollector(func() (int64, int64) { return 1, 2 }))
-	reg.MustRegister(metrics.NewLogCollector(func(context.Context) (int64, int64, time.Time, error) {
-		return 3, 2, time.Now().Add(-time.Second), nil
-	}, nil))
-	ah.Accepted(bus.TypeDocument, time.Now())
+	store := openStore(t)
+	pki := signingtest.NewPKI(t, signingtest.WithLeafKey(signingtest.P256))
+	rootCRL, _ := pki.CRLs(t)
+	reg.MustRegister(
+		metrics.NewStoreStatsCollector(func() metrics.StoreStats {
+			return metrics.StoreStats{Commits: 1, Requests: 2, CommitTime: time.Millisecond, Buckets: []metrics.Bucket{{UpperBound: time.Second, Count: 1}}}
+		}),
+		metrics.NewLogCollector(func(context.Context) (int64, int64, time.Time, error) {
+			return 3, 2, time.Now().Add(-time.Second), nil
+		}, nil),
+		metrics.NewAxisPendingCollector(store.Ledger(), func() []string { return []string{"edge-a"} }, nil),
+		metrics.NewEdgePendingCollector(store.Edge(), nil),
+		metrics.NewConsumerLagCollector(func() []metrics.PartitionLag { return []metrics.PartitionLag{{Topic: "truc.submit", Lag: 1}} }),
+		metrics.NewTrustCollector([]metrics.Cert{{Role: metrics.RoleSeal, Cert: pki.Leaf}}, []*x509.Certificate{pki.Root.Cert},
+			func() [][]byte { return [][]byte{rootCRL} }),
+	)
+	metrics.TimeSigner(reg, nil)
+	metrics.TimeVerifier(reg, nil)
+	at := time.Now()
+	ah.Accepted(bus.TypeDocument, at)
 	ah.Rejected(bus.TypeDocument, "revoked")
 	ah.Delivered("edge-a", false)
 	ah.Duplicate(bus.TypeDocument)
 	ah.DeadLetter("x")
 	ah.Receipts(1, 2, time.Millisecond)
+	ah.Recorded(bus.TypeDocument, at, at)
+	ah.Routed(bus.TypeDocument, "edge-a", at, at)
+	ah.Answered("01", at, at)
 	eh.Submitted(bus.TypeDocument)
 	eh.Published(1, time.Millisecond)
 	eh.Received(bus.TypeDocument, false)
 	eh.Refused("revoked")
 	eh.Receipt(bus.EventDelivered)
+	eh.Settled(bus.TypeDocument, true, at, at)
 	return reg
 }
 
@@ -636,17 +703,45 @@ func TestLint(t *testing.T) {
 	}
 }
 
-// TestDocListsEveryMetric keeps doc.go and the code in step: every truc_
-// family the package exposes is documented, and every documented one
-// exists.
+// TestDocListsEveryMetric keeps doc.go, the catalog and the code in
+// step: every truc_ family the package exposes is in the catalog with its
+// type and labels, and doc.go lists exactly the catalog.
 func TestDocListsEveryMetric(t *testing.T) {
 	doc, err := os.ReadFile("doc.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	documented := map[string]bool{}
-	for _, m := range regexp.MustCompile(`(?m)^//\t(truc_[a-z_]+)`).FindAllSubmatch(doc, -1) {
-		documented[string(m[1])] = true
+	type entry struct{ typ, labels string }
+	documented := map[string]entry{}
+	// A name, its labels, and its type on the same line or the next.
+	line := regexp.MustCompile(`(?m)^//\t(truc_[a-z_]+)(?:\{([a-z_,]*)\})?\s*(?:\n//\s+)?(counter|gauge|histogram)\s`)
+	for _, m := range line.FindAllSubmatch(doc, -1) {
+		if _, dup := documented[string(m[1])]; dup {
+			t.Errorf("doc.go lists %s twice", m[1])
+		}
+		documented[string(m[1])] = entry{string(m[3]), string(m[2])}
+	}
+	catalog := map[string]metrics.Metric{}
+	for _, m := range metrics.Catalog() {
+		catalog[m.Name] = m
+		d, ok := documented[m.Name]
+		switch {
+		case !ok:
+			t.Errorf("%s is in the catalog but not in doc.go", m.Name)
+		case d.typ != m.Type || d.labels != strings.Join(m.Labels, ","):
+			t.Errorf("doc.go lists %s as a %s {%s}, the catalog as a %s {%s}", m.Name, d.typ, d.labels, m.Type, strings.Join(m.Labels, ","))
+		}
+		if !slices.IsSorted(m.Labels) {
+			t.Errorf("%s: catalog labels %q not sorted", m.Name, m.Labels)
+		}
+		if m.Node != metrics.NodeAxis && m.Node != metrics.NodeEdge && m.Node != metrics.NodeBoth {
+			t.Errorf("%s: node %q", m.Name, m.Node)
+		}
+	}
+	for name := range documented {
+		if _, ok := catalog[name]; !ok {
+			t.Errorf("doc.go lists %s, which is not in the catalog", name)
+		}
 	}
 	mfs, err := fullRegistry(t).Gather()
 	if err != nil {
@@ -654,20 +749,34 @@ func TestDocListsEveryMetric(t *testing.T) {
 	}
 	exposed := map[string]bool{}
 	for _, mf := range mfs {
-		if strings.HasPrefix(mf.GetName(), "truc_") {
-			exposed[mf.GetName()] = true
-			if !documented[mf.GetName()] {
-				t.Errorf("%s is exposed but not listed in doc.go", mf.GetName())
+		name := mf.GetName()
+		if !strings.HasPrefix(name, "truc_") {
+			continue
+		}
+		exposed[name] = true
+		m, ok := catalog[name]
+		if !ok {
+			t.Errorf("%s is exposed but not in the catalog", name)
+			continue
+		}
+		if typ := strings.ToLower(mf.GetType().String()); typ != m.Type {
+			t.Errorf("%s is exposed as a %s, the catalog says %s", name, typ, m.Type)
+		}
+		for _, s := range mf.GetMetric() {
+			var labels []string
+			for _, lp := range s.GetLabel() {
+				labels = append(labels, lp.GetName())
+			}
+			if !slices.Equal(labels, m.Labels) {
+				t.Errorf("%s is exposed with labels %q, the catalog says %q", name, labels, m.Labels)
+				break
 			}
 		}
 	}
-	for name := range documented {
+	for name := range catalog {
 		if !exposed[name] {
-			t.Errorf("doc.go lists %s, which is not exposed", name)
+			t.Errorf("the catalog lists %s, which is not exposed", name)
 		}
-	}
-	if len(exposed) < 20 {
-		t.Errorf("only %d truc_ families exposed", len(exposed))
 	}
 }
 
@@ -677,6 +786,7 @@ func BenchmarkHooks(b *testing.B) {
 	eh := metrics.NewEdge(reg).Hooks()
 	baseline := prometheus.NewCounter(prometheus.CounterOpts{Name: "baseline_total", Help: "x"})
 	baselineVec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "baseline_vec_total", Help: "x"}, []string{"type", "outcome"})
+	baselineHist := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "baseline_seconds", Help: "x"}, []string{"type"})
 	at := time.Now()
 	for _, bm := range []struct {
 		name string
@@ -690,6 +800,11 @@ func BenchmarkHooks(b *testing.B) {
 		{"axis/Receipts", func() { ah.Receipts(10, 1000, time.Millisecond) }},
 		{"edge/Received", func() { eh.Received(bus.TypeDocument, false) }},
 		{"edge/Refused", func() { eh.Refused("revoked") }},
+		{"baseline/HistogramVec.WithLabelValues.Observe", func() { baselineHist.WithLabelValues("document").Observe(0.1) }},
+		{"axis/Recorded", func() { ah.Recorded(bus.TypeDocument, at, at.Add(time.Millisecond)) }},
+		{"axis/Routed", func() { ah.Routed(bus.TypeDocument, "edge-hn", at, at.Add(time.Millisecond)) }},
+		{"axis/Answered", func() { ah.Answered("01", at, at.Add(time.Minute)) }},
+		{"edge/Settled", func() { eh.Settled(bus.TypeDocument, true, at, at.Add(time.Second)) }},
 	} {
 		b.Run(bm.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -3,6 +3,7 @@ package restapi
 import (
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -33,11 +34,19 @@ type Submitted struct {
 // Document answers GET /v1/documents/{id}: a message the edge sent for
 // the caller's agencies, and what happened to it.
 type Document struct {
-	ID         string   `json:"id"`
-	Type       string   `json:"type"` // "document" or "status"
-	SHA256     string   `json:"sha256"`
-	Sender     string   `json:"sender"`
-	Recipients []string `json:"recipients"`
+	ID string `json:"id"`
+	// Seq is the message's place in the edge's outbox: the cursor of GET
+	// /v1/documents.
+	Seq    uint64 `json:"seq"`
+	Type   string `json:"type"` // "document" or "status"
+	SHA256 string `json:"sha256"`
+	Size   int    `json:"size"`
+	Sender string `json:"sender"`
+	// DocumentFrom and DocumentID name the root document: the letter
+	// itself, or for a status the letter it is about.
+	DocumentFrom string   `json:"document_from"`
+	DocumentID   string   `json:"document_id"`
+	Recipients   []string `json:"recipients"`
 	// Status is the code of a status message, "" for a document.
 	Status string `json:"status,omitempty"`
 	// InboxID is, for a status, the inbox item it answers.
@@ -50,6 +59,9 @@ type Document struct {
 	// rejected) arrived, at SettledAt.
 	Settled   bool      `json:"settled"`
 	SettledAt time.Time `json:"settled_at,omitzero"`
+	// Final is true when every recipient reached a final state
+	// (RecipientState.Final): nothing more is expected.
+	Final bool `json:"final"`
 	// Timeline has one entry per recipient, in the order of Recipients.
 	Timeline []RecipientTimeline `json:"timeline"`
 	// Receipts are the axis receipts that came with timeline events, in
@@ -57,15 +69,89 @@ type Document struct {
 	Receipts []Receipt `json:"receipts"`
 }
 
-// RecipientTimeline is what happened to a message for one recipient: the
-// events that name it, and those that name no recipient (the axis
-// accepting or rejecting the whole message).
-type RecipientTimeline struct {
+// DocumentSummary is one entry of GET /v1/documents: a Document without
+// events and receipts, with each recipient's state.
+type DocumentSummary struct {
+	ID           string           `json:"id"`
+	Seq          uint64           `json:"seq"`
+	Type         string           `json:"type"`
+	SHA256       string           `json:"sha256"`
+	Size         int              `json:"size"`
+	Sender       string           `json:"sender"`
+	DocumentFrom string           `json:"document_from"`
+	DocumentID   string           `json:"document_id"`
+	Recipients   []string         `json:"recipients"`
+	Status       string           `json:"status,omitempty"`
+	InboxID      string           `json:"inbox_id,omitempty"`
+	CreatedAt    time.Time        `json:"created_at"`
+	Attempts     int              `json:"attempts"`
+	SentAt       time.Time        `json:"sent_at,omitzero"`
+	Settled      bool             `json:"settled"`
+	SettledAt    time.Time        `json:"settled_at,omitzero"`
+	Final        bool             `json:"final"`
+	States       []RecipientState `json:"states"`
+}
+
+// DocumentPage answers GET /v1/documents, newest first. Next is the
+// cursor to pass as before for the next (older) page: the Seq of the last
+// message looked at, which may be past the last one listed when a
+// recipient filter skipped some; 0 when there is nothing older.
+type DocumentPage struct {
+	Documents []DocumentSummary `json:"documents"`
+	Next      uint64            `json:"next"`
+}
+
+// Recipient states, the values of RecipientState.State. Wire constants.
+const (
+	StateQueued    = "queued"    // the edge holds it; the axis has not answered yet
+	StateAccepted  = "accepted"  // the axis accepted the message
+	StateRejected  = "rejected"  // the axis rejected the message (final)
+	StateDelivered = "delivered" // the axis delivered it to the recipient's edge
+	StateRefused   = "refused"   // the recipient's edge refused it (final)
+	StateStatus    = "status"    // the recipient reported a status (Status); final for 02 and 06
+)
+
+// RecipientState is where a message stands for one recipient: the
+// furthest of queued, accepted, delivered and status it reached, or
+// rejected or refused, whichever came. Events may arrive out of order (a
+// fast 01 before the delivery receipt): the state is the furthest, not
+// the latest.
+type RecipientState struct {
 	OrganID string `json:"organ_id"`
+	State   string `json:"state"`
+	// At is when the recipient reached State.
+	At time.Time `json:"at"`
+	// Final is true for rejected, refused, and the statuses 02 (refused
+	// by the clerk) and 06 (handling finished): nothing more is expected.
+	Final bool `json:"final"`
 	// Status is the latest status code the recipient reported, "" if none
 	// yet.
-	Status string  `json:"status,omitempty"`
-	Events []Event `json:"events"`
+	Status string `json:"status,omitempty"`
+}
+
+// RecipientTimeline is what happened to a message for one recipient: its
+// state, when each step happened, and the events that name it or name no
+// recipient (the axis accepting or rejecting the whole message).
+type RecipientTimeline struct {
+	RecipientState
+	AcceptedAt  time.Time `json:"accepted_at,omitzero"`
+	RejectedAt  time.Time `json:"rejected_at,omitzero"`
+	DeliveredAt time.Time `json:"delivered_at,omitzero"`
+	RefusedAt   time.Time `json:"refused_at,omitzero"`
+	// Reason and Detail explain a rejection or a refusal.
+	Reason string `json:"reason,omitempty"`
+	Detail string `json:"detail,omitempty"`
+	// Statuses are the statuses the recipient reported, in arrival order.
+	Statuses []StatusReport `json:"statuses"`
+	Events   []Event        `json:"events"`
+}
+
+// StatusReport is one status a recipient reported about a message.
+type StatusReport struct {
+	Code      string    `json:"code"`
+	At        time.Time `json:"at"`
+	MessageID string    `json:"message_id,omitempty"`
+	SHA256    string    `json:"sha256,omitempty"`
 }
 
 // Event is one timeline event (bus.TimelineEvent without the receipt
@@ -105,8 +191,27 @@ type Item struct {
 	MessageID  string    `json:"message_id"`
 	SHA256     string    `json:"sha256"`
 	ReceivedAt time.Time `json:"received_at"`
-	TakenAt    time.Time `json:"taken_at,omitzero"`
-	Size       int       `json:"size"`
+	// TakenAt is when a DMS of the caller's agencies first took the item,
+	// zero until then.
+	TakenAt time.Time `json:"taken_at,omitzero"`
+	Size    int       `json:"size"`
+	// Deliveries says, for each of the caller's agencies among the
+	// recipients whose DMS took the item, when and how (ordered by
+	// OrganId). Agencies that have not taken it are absent.
+	Deliveries []Delivery `json:"deliveries"`
+}
+
+// Delivery is how the DMS of one recipient agency took an inbox item.
+type Delivery struct {
+	OrganID string    `json:"organ_id"`
+	TakenAt time.Time `json:"taken_at"`
+	// Status01 is the ID of the 01 status the edge sent for this agency
+	// (GET /v1/documents/{id}), "" when none was sent (yet, or the DMS
+	// sends its own).
+	Status01 string `json:"status01,omitempty"`
+	// Ack is the DMS's transport acknowledgement (processing, done or
+	// fail: VXP updateStatus), "" if none.
+	Ack string `json:"ack,omitempty"`
 }
 
 // InboxPage answers GET /v1/inbox. Next is the cursor to pass as after
@@ -127,6 +232,56 @@ type StatusRequest struct {
 	Description string `json:"description,omitempty"`
 	// Staff is who handled it, at most MaxStaffChars characters.
 	Staff string `json:"staff,omitempty"`
+}
+
+// RecallRequest is the body of POST /v1/documents/{id}/recall (optional:
+// no body, or an empty object, is a recall without text).
+type RecallRequest struct {
+	// Description is why the sender recalls the document, at most
+	// MaxDescriptionChars characters.
+	Description string `json:"description,omitempty"`
+	// Staff is who asks, at most MaxStaffChars characters.
+	Staff string `json:"staff,omitempty"`
+}
+
+// AttachmentInfo describes one attachment of a package: GET
+// .../attachments lists them, GET .../attachments/{n} serves the bytes.
+type AttachmentInfo struct {
+	// N is its position in the package, from 1.
+	N    int    `json:"n"`
+	Name string `json:"name"`
+	// ContentType is the type the sender declared (it may be wrong: ZIP
+	// says whether the content is a ZIP archive).
+	ContentType string `json:"content_type,omitempty"`
+	Description string `json:"description,omitempty"`
+	// Size and SHA256 are those of the decoded content.
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+	ZIP    bool   `json:"zip"`
+}
+
+// AttachmentList answers GET /v1/inbox/{id}/attachments and GET
+// /v1/documents/{id}/attachments.
+type AttachmentList struct {
+	Attachments []AttachmentInfo `json:"attachments"`
+}
+
+// Agency is one agency of the directory, as GET /v1/directory/agencies
+// lists them.
+type Agency struct {
+	OrganID string `json:"organ_id"`
+	Name    string `json:"name"`
+	Parent  string `json:"parent,omitempty"`
+	Edge    string `json:"edge"`
+	Active  bool   `json:"active"`
+}
+
+// AgencyPage answers GET /v1/directory/agencies, in OrganId order. Next
+// is the cursor for the next page (the OrganId of the last agency
+// listed), "" when there is no more.
+type AgencyPage struct {
+	Agencies []Agency `json:"agencies"`
+	Next     string   `json:"next,omitempty"`
 }
 
 // Bounds on StatusRequest text, in characters. Choices of this API: the
@@ -172,24 +327,26 @@ const ProblemTypePrefix = "tag:truc.vn,2026:problem:"
 // Reasons the handler gives itself. Wire constants. Rejections by the
 // edge carry the bus and signing reason codes instead.
 const (
-	ReasonMissingToken     = "missing-token"          // 401: no bearer token
-	ReasonInvalidToken     = "invalid-token"          // 401: a token that is not configured, or malformed
-	ReasonBadParameter     = "bad-parameter"          // 400: a header, query or path parameter breaks its rule
-	ReasonUnknownParameter = "unknown-parameter"      // 400: a query parameter the endpoint does not take
-	ReasonBadJSON          = "bad-json"               // 400: the body is not the JSON object expected
-	ReasonUnknownField     = "unknown-field"          // 400: a JSON member the endpoint does not take
-	ReasonDuplicateField   = "duplicate-field"        // 400: a JSON member given twice
-	ReasonEmptyBody        = "empty-body"             // 400: a package is required
-	ReasonInvalid          = "invalid"                // 422: a JSON member breaks its rule
-	ReasonRequired         = "required"               // 422: a required JSON member is missing or empty
-	ReasonTooLarge         = "too-large"              // 413: the body is over its cap
-	ReasonMediaType        = "unsupported-media-type" // 415: Content-Type or Content-Encoding not accepted
-	ReasonNotFound         = "not-found"              // 404: no such route, or nothing the caller may see with that ID
-	ReasonMethod           = "method-not-allowed"     // 405
-	ReasonConflict         = "conflict"               // 409
-	ReasonUnavailable      = "unavailable"            // 503: the edge could not do it now; retry
-	ReasonNotReady         = "not-ready"              // 503 from /readyz
-	ReasonInternal         = "internal"               // 500
+	ReasonMissingToken     = "missing-token"           // 401: no bearer token
+	ReasonInvalidToken     = "invalid-token"           // 401: a token that is not configured, or malformed
+	ReasonClientCert       = "client-certificate"      // 401: the token is bound to a client certificate the connection did not present
+	ReasonNoWebhooks       = "webhooks-not-configured" // 404: the edge pushes no webhooks
+	ReasonBadParameter     = "bad-parameter"           // 400: a header, query or path parameter breaks its rule
+	ReasonUnknownParameter = "unknown-parameter"       // 400: a query parameter the endpoint does not take
+	ReasonBadJSON          = "bad-json"                // 400: the body is not the JSON object expected
+	ReasonUnknownField     = "unknown-field"           // 400: a JSON member the endpoint does not take
+	ReasonDuplicateField   = "duplicate-field"         // 400: a JSON member given twice
+	ReasonEmptyBody        = "empty-body"              // 400: a package is required
+	ReasonInvalid          = "invalid"                 // 422: a JSON member breaks its rule
+	ReasonRequired         = "required"                // 422: a required JSON member is missing or empty
+	ReasonTooLarge         = "too-large"               // 413: the body is over its cap
+	ReasonMediaType        = "unsupported-media-type"  // 415: Content-Type or Content-Encoding not accepted
+	ReasonNotFound         = "not-found"               // 404: no such route, or nothing the caller may see with that ID
+	ReasonMethod           = "method-not-allowed"      // 405
+	ReasonConflict         = "conflict"                // 409
+	ReasonUnavailable      = "unavailable"             // 503: the edge could not do it now; retry
+	ReasonNotReady         = "not-ready"               // 503 from /readyz
+	ReasonInternal         = "internal"                // 500
 )
 
 // Conversions from the bus types.
@@ -198,12 +355,14 @@ func hexSHA(sum [32]byte) string { return hex.EncodeToString(sum[:]) }
 
 func statusURL(id string) string { return "/v1/documents/" + id }
 
-func itemJSON(it bus.InboxItem) Item {
+// itemJSON shows it to c: the deliveries of c's agencies only, and when
+// one of them first took it.
+func itemJSON(it bus.InboxItem, c *caller) Item {
 	rs := it.Recipients
 	if rs == nil {
 		rs = []string{}
 	}
-	return Item{
+	out := Item{
 		ID:         it.ID,
 		Seq:        it.Seq,
 		Type:       string(it.Type),
@@ -213,27 +372,51 @@ func itemJSON(it bus.InboxItem) Item {
 		MessageID:  it.MessageID,
 		SHA256:     hexSHA(it.SHA256),
 		ReceivedAt: it.ReceivedAt,
-		TakenAt:    it.TakenAt,
 		Size:       it.Size,
+		Deliveries: []Delivery{},
 	}
+	for _, organ := range slices.Sorted(maps.Keys(it.Deliveries)) {
+		if !c.actsFor(organ) {
+			continue
+		}
+		d := it.Deliveries[organ]
+		out.Deliveries = append(out.Deliveries, Delivery{OrganID: organ, TakenAt: d.TakenAt, Status01: d.Status01, Ack: string(d.Ack)})
+		if out.TakenAt.IsZero() || d.TakenAt.Before(out.TakenAt) {
+			out.TakenAt = d.TakenAt
+		}
+	}
+	if len(it.Deliveries) == 0 {
+		// An item taken before deliveries were recorded per agency.
+		out.TakenAt = it.TakenAt
+	}
+	return out
 }
 
 func documentJSON(e bus.OutboxEntry) Document {
 	m := e.Message
+	from, docID, _ := bus.ParseRootKey(m.Key)
+	size := e.Size
+	if m.Package != nil {
+		size = len(m.Package)
+	}
 	d := Document{
-		ID:         m.ID,
-		Type:       string(m.Type),
-		SHA256:     hexSHA(m.SHA256),
-		Sender:     m.Sender,
-		Recipients: slices.Clone(m.Recipients),
-		InboxID:    e.InboxID,
-		CreatedAt:  e.CreatedAt,
-		Attempts:   e.Attempts,
-		SentAt:     e.SentAt,
-		Settled:    !e.Settled.IsZero(),
-		SettledAt:  e.Settled,
-		Timeline:   make([]RecipientTimeline, len(m.Recipients)),
-		Receipts:   []Receipt{},
+		ID:           m.ID,
+		Seq:          e.Seq,
+		Type:         string(m.Type),
+		SHA256:       hexSHA(m.SHA256),
+		Size:         size,
+		Sender:       m.Sender,
+		DocumentFrom: from,
+		DocumentID:   docID,
+		Recipients:   slices.Clone(m.Recipients),
+		InboxID:      e.InboxID,
+		CreatedAt:    e.CreatedAt,
+		Attempts:     e.Attempts,
+		SentAt:       e.SentAt,
+		Settled:      !e.Settled.IsZero(),
+		SettledAt:    e.Settled,
+		Timeline:     make([]RecipientTimeline, len(m.Recipients)),
+		Receipts:     []Receipt{},
 	}
 	if d.Recipients == nil {
 		d.Recipients = []string{}
@@ -241,19 +424,10 @@ func documentJSON(e bus.OutboxEntry) Document {
 	if m.Type == bus.TypeStatus {
 		d.Status = m.Attrs[bus.AttrStatus]
 	}
+	d.Final = len(m.Recipients) > 0
 	for i, organ := range m.Recipients {
-		rt := RecipientTimeline{OrganID: organ, Events: []Event{}}
-		for _, ev := range e.Timeline {
-			named := slices.Contains(ev.Recipients, organ)
-			if !named && len(ev.Recipients) > 0 {
-				continue
-			}
-			rt.Events = append(rt.Events, eventJSON(ev))
-			if named && ev.Kind == bus.TimelineStatus && ev.StatusCode != "" {
-				rt.Status = ev.StatusCode
-			}
-		}
-		d.Timeline[i] = rt
+		d.Timeline[i] = recipientTimeline(organ, e.CreatedAt, e.Timeline)
+		d.Final = d.Final && d.Timeline[i].Final
 	}
 	for _, ev := range e.Timeline {
 		if len(ev.Receipt) > 0 {
@@ -265,6 +439,94 @@ func documentJSON(e bus.OutboxEntry) Document {
 	}
 	return d
 }
+
+// summaryJSON is documentJSON without events and receipts.
+func summaryJSON(e bus.OutboxEntry) DocumentSummary {
+	d := documentJSON(e)
+	s := DocumentSummary{
+		ID: d.ID, Seq: d.Seq, Type: d.Type, SHA256: d.SHA256, Size: d.Size, Sender: d.Sender,
+		DocumentFrom: d.DocumentFrom, DocumentID: d.DocumentID, Recipients: d.Recipients,
+		Status: d.Status, InboxID: d.InboxID, CreatedAt: d.CreatedAt, Attempts: d.Attempts,
+		SentAt: d.SentAt, Settled: d.Settled, SettledAt: d.SettledAt, Final: d.Final,
+		States: make([]RecipientState, len(d.Timeline)),
+	}
+	for i, rt := range d.Timeline {
+		s.States[i] = rt.RecipientState
+	}
+	return s
+}
+
+// Ranks of the recipient states: a state is replaced only by a higher
+// one, so that late receipts do not move a recipient back.
+const (
+	rankQueued = iota
+	rankAccepted
+	rankDelivered
+	rankStatus
+	rankFinal
+)
+
+// recipientTimeline derives one recipient's state and timeline from the
+// events that name it or name no recipient.
+func recipientTimeline(organ string, created time.Time, events []bus.TimelineEvent) RecipientTimeline {
+	rt := RecipientTimeline{
+		RecipientState: RecipientState{OrganID: organ, State: StateQueued, At: created},
+		Statuses:       []StatusReport{},
+		Events:         []Event{},
+	}
+	rank := rankQueued
+	set := func(state string, r int, at time.Time) {
+		if r > rank || (r == rank && r == rankStatus) {
+			rank, rt.State, rt.At = r, state, at
+		}
+	}
+	for _, ev := range events {
+		named := slices.Contains(ev.Recipients, organ)
+		if !named && len(ev.Recipients) > 0 {
+			continue
+		}
+		rt.Events = append(rt.Events, eventJSON(ev))
+		switch ev.Kind {
+		case bus.TimelineSubmitted:
+			rt.At = ev.At
+		case bus.TimelineAccepted:
+			if rt.AcceptedAt.IsZero() {
+				rt.AcceptedAt = ev.At
+			}
+			set(StateAccepted, rankAccepted, ev.At)
+		case bus.TimelineDelivered:
+			if rt.DeliveredAt.IsZero() {
+				rt.DeliveredAt = ev.At
+			}
+			set(StateDelivered, rankDelivered, ev.At)
+		case bus.TimelineRejected:
+			rt.RejectedAt, rt.Reason, rt.Detail = ev.At, ev.Reason, ev.Detail
+			set(StateRejected, rankFinal, ev.At)
+		case bus.TimelineRefused:
+			rt.RefusedAt, rt.Reason, rt.Detail = ev.At, ev.Reason, ev.Detail
+			set(StateRefused, rankFinal, ev.At)
+		case bus.TimelineStatus:
+			if !named || ev.StatusCode == "" {
+				continue
+			}
+			rt.Status = ev.StatusCode
+			rt.Statuses = append(rt.Statuses, StatusReport{Code: ev.StatusCode, At: ev.At, MessageID: ev.MessageID, SHA256: ev.SHA256})
+			set(StateStatus, rankStatus, ev.At)
+		}
+	}
+	switch rt.State {
+	case StateRejected, StateRefused:
+		rt.Final = true
+	case StateStatus:
+		rt.Final = finalStatus(rt.Status)
+	}
+	return rt
+}
+
+// finalStatus reports whether a recipient's status code ends its handling
+// of a document: 02 (refused by the clerk) and 06 (finished). 15 and 16
+// answer an update or a recall, after which handling may go on.
+func finalStatus(code string) bool { return code == "02" || code == "06" }
 
 func eventJSON(ev bus.TimelineEvent) Event {
 	return Event{

@@ -31,8 +31,14 @@ type Backend interface {
 	// with other bytes is bus.ErrConflict. The entry is durable when
 	// Submit returns nil: the API answers 202 only then.
 	Submit(ctx context.Context, client string, organs []string, pkg []byte, idempotencyKey string) (e bus.OutboxEntry, created bool, err error)
-	// Document returns a sent entry with its timeline (bus.ErrNotFound).
+	// Document returns a sent entry with its package bytes and timeline
+	// (bus.ErrNotFound).
 	Document(ctx context.Context, id string) (bus.OutboxEntry, error)
+	// Outbox lists outbox entries matching q, newest first (Seq
+	// descending), without their package bytes (Size says how large) but
+	// with their timelines. The handler always sets q.Senders to OrganIds
+	// of the caller and q.Limit from 1 to a few thousand.
+	Outbox(ctx context.Context, q bus.OutboxQuery) ([]bus.OutboxEntry, error)
 	// Inbox lists up to limit items with Seq > after, in Seq order.
 	Inbox(ctx context.Context, after uint64, limit int) ([]bus.InboxItem, error)
 	// WaitInbox blocks until an item with Seq > after exists (nil) or ctx
@@ -41,15 +47,22 @@ type Backend interface {
 	// Item returns an inbox item and its exact package bytes
 	// (bus.ErrNotFound).
 	Item(ctx context.Context, id string) (bus.InboxItem, []byte, error)
-	// Take records that the DMS has taken the item (the edge sends 01
-	// unless configured otherwise) and returns it. Taking twice is not an
-	// error; the first time is kept.
+	// Take records that the DMS of organs (the caller's OrganIds among the
+	// item's recipients, never empty) has taken the item, sends one 01
+	// per such agency that has none yet (unless the edge's DMS sends its
+	// own), and returns the item with its Deliveries. Taking twice is not
+	// an error; the first time is kept.
 	Take(ctx context.Context, id string, organs []string) (bus.InboxItem, error)
 	// PostStatus builds, signs and queues a status package about inbox
-	// item id (code: two digits, allowed codes depend on direction;
+	// item id from one of organs (the caller's OrganIds among the item's
+	// recipients) (code: two digits, allowed codes depend on direction;
 	// *bus.RejectError with Field "code" when not allowed; bus.ErrConflict
 	// for a second 01).
 	PostStatus(ctx context.Context, id string, organs []string, code, description, staff string) (bus.OutboxEntry, error)
+	// Directory is the directory the edge routes with (its Agencies feed
+	// GET /v1/directory/agencies and the names of built documents). It
+	// may change between calls; Version tells when.
+	Directory() bus.Directory
 	// Ready reports whether the edge can accept work (broker reachable,
 	// store open).
 	Ready(ctx context.Context) error

@@ -10,11 +10,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"truc.vn/truc/adapters/restapi"
+	"truc.vn/truc/adapters/restapi/restapitest"
 	"truc.vn/truc/bus"
+	"truc.vn/truc/edoc"
 )
 
 // fastBackend answers from memory without copying or parsing, so that the
@@ -46,6 +49,10 @@ func (f *fastBackend) PostStatus(context.Context, string, []string, string, stri
 	return f.entry, nil
 }
 func (f *fastBackend) Ready(context.Context) error { return nil }
+func (f *fastBackend) Outbox(context.Context, bus.OutboxQuery) ([]bus.OutboxEntry, error) {
+	return nil, nil
+}
+func (f *fastBackend) Directory() bus.Directory { return restapitest.NewMemory().Directory() }
 
 func newFastBackend(size int) *fastBackend {
 	pkg := make([]byte, size)
@@ -159,5 +166,200 @@ func BenchmarkHandler(b *testing.B) {
 				b.Fatal(w.Code)
 			}
 		})
+	})
+}
+
+// BenchmarkAPI measures the session-3 paths, each against a baseline
+// doing the least that answer needs, in the same iteration:
+//
+//   - build: POST /v1/documents as multipart metadata + two files (1 MiB)
+//     against POST of the package that request builds, as XML, both over
+//     a backend that answers without parsing (the build's own cost);
+//   - documents: GET /v1/documents?limit=100 (100 messages with 6-event
+//     timelines, per-recipient states) against encoding the same page;
+//   - attachment: GET /v1/inbox/{id}/attachments/1 of a 4 MiB package
+//     (parse, decode) against serving the package bytes (GET /v1/inbox/{id});
+//   - search: GET /v1/directory/agencies?q=hoa+binh over 25,000 agencies
+//     against a substring scan of the same pre-folded names; and search
+//     after a directory change (the folded index rebuilt) against the same.
+func BenchmarkAPI(b *testing.B) {
+	ctx := context.Background()
+	mem := restapitest.NewMemory()
+	h, err := restapi.New(testConfig(), mem, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fast, err := restapi.New(testConfig(), newFastBackend(1<<10), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	serveOn := func(h *restapi.Handler, method, target string, body []byte, hdr ...string) *httptest.ResponseRecorder {
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
+		}
+		r := httptest.NewRequest(method, target, rd)
+		r.Header.Set("Authorization", "Bearer "+tokHanoi)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			r.Header.Set(hdr[i], hdr[i+1])
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code >= 300 {
+			b.Fatal(method, target, w.Code, w.Body)
+		}
+		return w
+	}
+	serve := func(method, target string, body []byte, hdr ...string) *httptest.ResponseRecorder {
+		return serveOn(h, method, target, body, hdr...)
+	}
+
+	// build
+	files := []filePart{
+		{name: "Công văn.pdf", rfc2231: true, contentType: "application/pdf", data: bytes.Repeat([]byte("%PDF-1.4 công văn "), 1<<20/20)},
+		{name: "phụ lục.docx", contentType: "application/octet-stream", data: bytes.Repeat([]byte{0x50, 0x4b, 3, 4}, 4096)},
+	}
+	mp, mpType := multipartBody(b, metadataJSON, files...)
+	serve("POST", "/v1/documents", mp, "Content-Type", mpType)
+	built := mem.Sent()[0].Message.Package
+	b.Run("build/1MiB", func(b *testing.B) {
+		benchPair(b, func() {
+			serveOn(fast, "POST", "/v1/documents", built, "Content-Type", "application/xml")
+		}, func() {
+			serveOn(fast, "POST", "/v1/documents", mp, "Content-Type", mpType)
+		})
+	})
+
+	// documents
+	mem2 := restapitest.NewMemory()
+	h2, _ := restapi.New(testConfig(), mem2, nil)
+	for range 100 {
+		e, _, err := mem2.Submit(ctx, "hanoi-dms", []string{hanoi}, restapitest.NewDocument(b, hanoi, bnv, vpcp), "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, ev := range []bus.TimelineEvent{
+			{Kind: bus.TimelineAccepted, Receipt: make([]byte, 2048)},
+			{Kind: bus.TimelineDelivered, Recipients: []string{bnv}},
+			{Kind: bus.TimelineDelivered, Recipients: []string{vpcp}},
+			{Kind: bus.TimelineStatus, Recipients: []string{bnv}, StatusCode: "01"},
+			{Kind: bus.TimelineStatus, Recipients: []string{bnv}, StatusCode: "03"},
+		} {
+			mem2.AddEvent(e.Message.ID, ev)
+		}
+	}
+	var page restapi.DocumentPage
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest("GET", "/v1/documents?limit=100", nil)
+	r.Header.Set("Authorization", "Bearer "+tokHanoi)
+	h2.ServeHTTP(w, r)
+	json.Unmarshal(w.Body.Bytes(), &page)
+	b.Run("documents/100", func(b *testing.B) {
+		benchPair(b, func() {
+			out, _ := json.Marshal(page)
+			w := httptest.NewRecorder()
+			w.Write(out)
+		}, func() {
+			r := httptest.NewRequest("GET", "/v1/documents?limit=100", nil)
+			r.Header.Set("Authorization", "Bearer "+tokHanoi)
+			w := httptest.NewRecorder()
+			h2.ServeHTTP(w, r)
+			if w.Code != http.StatusOK {
+				b.Fatal(w.Code)
+			}
+		})
+	})
+
+	// attachment
+	big := buildPackage(b, vpcp, hanoi, 4<<20)
+	it, err := mem.Deliver(big, hanoi)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("attachment/4MiB", func(b *testing.B) {
+		benchPair(b, func() {
+			serve("GET", "/v1/inbox/"+it.ID, nil)
+		}, func() {
+			serve("GET", "/v1/inbox/"+it.ID+"/attachments/1", nil)
+		})
+	})
+
+	// search
+	agencies := make([]bus.Agency, 0, 25000)
+	names := []string{"Ủy ban nhân dân xã", "Trường Tiểu học", "Phòng Giáo dục và Đào tạo huyện", "Sở Tài nguyên và Môi trường tỉnh", "Bệnh viện Đa khoa"}
+	places := []string{"Hòa Bình", "Đà Nẵng", "Thừa Thiên Huế", "Bà Rịa – Vũng Tàu", "Hưng Yên", "Quảng Ngãi", "Điện Biên"}
+	for i := range 25000 {
+		agencies = append(agencies, bus.Agency{
+			OrganID: fmt.Sprintf("%03d.%02d.%02d.H%02d", i/1000, i/100%100, i%100, i%60),
+			Name:    fmt.Sprintf("%s %s %d", names[i%len(names)], places[i%len(places)], i), Edge: "e", Active: true,
+		})
+	}
+	mem.SetAgencies(agencies...)
+	folded := make([]string, len(agencies))
+	for i, a := range agencies {
+		folded[i] = restapi.Fold(a.OrganID + " " + a.Name)
+	}
+	scan := func() {
+		var hits []restapi.Agency
+		for i, f := range folded {
+			if strings.Contains(f, "hoa") && strings.Contains(f, "binh") {
+				a := agencies[i]
+				hits = append(hits, restapi.Agency{OrganID: a.OrganID, Name: a.Name, Edge: a.Edge, Active: a.Active})
+				if len(hits) == 50 {
+					break
+				}
+			}
+		}
+		out, _ := json.Marshal(restapi.AgencyPage{Agencies: hits})
+		w := httptest.NewRecorder()
+		w.Write(out)
+	}
+	b.Run("search/25000", func(b *testing.B) {
+		benchPair(b, scan, func() { serve("GET", "/v1/directory/agencies?q=hoa+binh", nil) })
+	})
+	b.Run("search-after-change/25000", func(b *testing.B) {
+		benchPair(b, scan, func() {
+			mem.SetAgencies(agencies...) // a new version: the index is rebuilt
+			serve("GET", "/v1/directory/agencies?q=hoa+binh", nil)
+		})
+	})
+}
+
+// buildPackage returns a document package with one attachment of about
+// size bytes.
+func buildPackage(tb testing.TB, from, to string, size int) []byte {
+	tb.Helper()
+	p, err := edoc.NewDocument(edoc.DocumentSpec{
+		From: edoc.Organization{OrganID: from}, To: []edoc.Organization{{OrganID: to}},
+		Code: edoc.Code{Number: "1", Notation: "BENCH"}, Subject: "bench", Date: time.Date(2026, 1, 15, 0, 0, 0, 0, edoc.ICT),
+		Attachments: []*edoc.Attachment{edoc.NewAttachment("big.bin", "application/octet-stream", func() (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(bytes.Repeat([]byte("0123456789abcdef"), size/16))), nil
+		})},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := p.WriteTo(&buf); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// BenchmarkFold folds 1,000 Vietnamese agency names against
+// strings.ToLower of the same names (which folds case only).
+func BenchmarkFold(b *testing.B) {
+	names := make([]string, 1000)
+	for i := range names {
+		names[i] = fmt.Sprintf("000.%02d.%02d.H%02d Ủy ban nhân dân xã Đông Hòa huyện Thừa Thiên %d", i/100, i%100, i%60, i)
+	}
+	benchPair(b, func() {
+		for _, n := range names {
+			_ = strings.ToLower(n)
+		}
+	}, func() {
+		for _, n := range names {
+			_ = restapi.Fold(n)
+		}
 	})
 }

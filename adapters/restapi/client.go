@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -133,6 +135,264 @@ func (c *Client) PostStatus(ctx context.Context, id string, s StatusRequest) (Su
 	hdr := http.Header{"Content-Type": {"application/json"}}
 	err = c.doJSON(ctx, http.MethodPost, "/v1/inbox/"+url.PathEscape(id)+"/status", nil, hdr, b, http.StatusAccepted, &out)
 	return out, err
+}
+
+// File is an attachment of a document the edge builds (SubmitDocument).
+type File struct {
+	// Name is the file name (UTF-8; sent as filename and, outside ASCII,
+	// filename*).
+	Name string
+	// ContentType defaults to application/octet-stream.
+	ContentType string
+	Data        []byte
+}
+
+// SubmitDocument asks the edge to build a document package from md and
+// files (POST /v1/documents, multipart/form-data) and send it. With an
+// idempotencyKey, a retry of the same metadata and files gets the same
+// answer (Replayed set) and queues nothing.
+func (c *Client) SubmitDocument(ctx context.Context, md DocumentMetadata, files []File, idempotencyKey string) (Submitted, error) {
+	meta, err := json.Marshal(md)
+	if err != nil {
+		return Submitted{}, fmt.Errorf("restapi client: encoding the metadata: %w", err)
+	}
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	pw, err := mw.CreatePart(textproto.MIMEHeader{
+		"Content-Disposition": {`form-data; name="metadata"`},
+		"Content-Type":        {"application/json"},
+	})
+	if err != nil {
+		return Submitted{}, err
+	}
+	pw.Write(meta)
+	for _, f := range files {
+		ct := f.ContentType
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		pw, err := mw.CreatePart(textproto.MIMEHeader{
+			"Content-Disposition": {formDataFile(f.Name)},
+			"Content-Type":        {ct},
+		})
+		if err != nil {
+			return Submitted{}, err
+		}
+		pw.Write(f.Data)
+	}
+	if err := mw.Close(); err != nil {
+		return Submitted{}, err
+	}
+	hdr := http.Header{"Content-Type": {mw.FormDataContentType()}}
+	if idempotencyKey != "" {
+		hdr.Set("Idempotency-Key", idempotencyKey)
+	}
+	var s Submitted
+	err = c.doJSON(ctx, http.MethodPost, "/v1/documents", nil, hdr, buf.Bytes(), http.StatusAccepted, &s)
+	return s, err
+}
+
+// formDataFile is the Content-Disposition of a file part: the name as
+// filename (ASCII-folded when it is not ASCII) and filename* (RFC 5987).
+func formDataFile(name string) string {
+	ascii := asciiFileName(name)
+	v := `form-data; name="file"; filename="` + ascii + `"`
+	if ascii != name {
+		v += "; filename*=UTF-8''" + encodeRFC8187(name)
+	}
+	return v
+}
+
+// DocumentQuery selects a page of GET /v1/documents. Zero fields select
+// everything.
+type DocumentQuery struct {
+	Before    uint64 // the cursor: Next of the previous page, 0 from the newest
+	Limit     int    // 0 means the edge's default (DefaultDocumentLimit)
+	Sender    string
+	Recipient string
+	Type      string // "document" or "status"
+	Since     time.Time
+	Until     time.Time
+	// DocumentID and DocumentFrom select the messages about one letter.
+	DocumentID   string
+	DocumentFrom string
+}
+
+// Documents lists the messages sent by the token's agencies, newest first
+// (GET /v1/documents).
+func (c *Client) Documents(ctx context.Context, q DocumentQuery) (DocumentPage, error) {
+	v := url.Values{}
+	set := func(k, val string) {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	if q.Before > 0 {
+		v.Set("before", strconv.FormatUint(q.Before, 10))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	set("sender", q.Sender)
+	set("recipient", q.Recipient)
+	set("type", q.Type)
+	set("document_id", q.DocumentID)
+	set("document_from", q.DocumentFrom)
+	if !q.Since.IsZero() {
+		v.Set("since", q.Since.Format(time.RFC3339Nano))
+	}
+	if !q.Until.IsZero() {
+		v.Set("until", q.Until.Format(time.RFC3339Nano))
+	}
+	var p DocumentPage
+	err := c.doJSON(ctx, http.MethodGet, "/v1/documents", v, nil, nil, http.StatusOK, &p)
+	return p, err
+}
+
+// DocumentPackage returns the exact bytes of a sent message (GET
+// /v1/documents/{id}/package), checked against their SHA-256.
+func (c *Client) DocumentPackage(ctx context.Context, id string) ([]byte, error) {
+	d, err := c.download(ctx, "/v1/documents/"+url.PathEscape(id)+"/package")
+	return d.Data, err
+}
+
+// Download is a file the edge served: its bytes, as checked against the
+// SHA-256 the edge sent, its name and its content type.
+type Download struct {
+	Name        string
+	ContentType string
+	Data        []byte
+}
+
+// DocumentAttachments lists the attachments of a sent message.
+func (c *Client) DocumentAttachments(ctx context.Context, id string) (AttachmentList, error) {
+	var l AttachmentList
+	err := c.doJSON(ctx, http.MethodGet, "/v1/documents/"+url.PathEscape(id)+"/attachments", nil, nil, nil, http.StatusOK, &l)
+	return l, err
+}
+
+// DocumentAttachment returns attachment n (from 1) of a sent message,
+// decoded.
+func (c *Client) DocumentAttachment(ctx context.Context, id string, n int) (Download, error) {
+	return c.download(ctx, "/v1/documents/"+url.PathEscape(id)+"/attachments/"+strconv.Itoa(n))
+}
+
+// ItemAttachments lists the attachments of inbox item id.
+func (c *Client) ItemAttachments(ctx context.Context, id string) (AttachmentList, error) {
+	var l AttachmentList
+	err := c.doJSON(ctx, http.MethodGet, "/v1/inbox/"+url.PathEscape(id)+"/attachments", nil, nil, nil, http.StatusOK, &l)
+	return l, err
+}
+
+// ItemAttachment returns attachment n (from 1) of inbox item id, decoded.
+func (c *Client) ItemAttachment(ctx context.Context, id string, n int) (Download, error) {
+	return c.download(ctx, "/v1/inbox/"+url.PathEscape(id)+"/attachments/"+strconv.Itoa(n))
+}
+
+// Recall asks the recipients of a sent document to give it back: the edge
+// sends status 13 (POST /v1/documents/{id}/recall). With an
+// idempotencyKey, a retry with the same text gets the same answer.
+func (c *Client) Recall(ctx context.Context, id string, r RecallRequest, idempotencyKey string) (Submitted, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return Submitted{}, err
+	}
+	hdr := http.Header{"Content-Type": {"application/json"}}
+	if idempotencyKey != "" {
+		hdr.Set("Idempotency-Key", idempotencyKey)
+	}
+	var s Submitted
+	err = c.doJSON(ctx, http.MethodPost, "/v1/documents/"+url.PathEscape(id)+"/recall", nil, hdr, b, http.StatusAccepted, &s)
+	return s, err
+}
+
+// AgencyQuery selects a page of GET /v1/directory/agencies.
+type AgencyQuery struct {
+	Q      string // words to find in the OrganId or name, accents ignored
+	Limit  int    // 0 means the edge's default (DefaultAgencyLimit)
+	Cursor string // Next of the previous page
+	Parent string // only the agencies directly under this OrganId
+	All    bool   // include inactive agencies
+}
+
+// Agencies searches the directory (GET /v1/directory/agencies).
+func (c *Client) Agencies(ctx context.Context, q AgencyQuery) (AgencyPage, error) {
+	v := url.Values{}
+	if q.Q != "" {
+		v.Set("q", q.Q)
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Cursor != "" {
+		v.Set("cursor", q.Cursor)
+	}
+	if q.Parent != "" {
+		v.Set("parent", q.Parent)
+	}
+	if q.All {
+		v.Set("all", "true")
+	}
+	var p AgencyPage
+	err := c.doJSON(ctx, http.MethodGet, "/v1/directory/agencies", v, nil, nil, http.StatusOK, &p)
+	return p, err
+}
+
+// WebhookDeliveryQuery selects a page of GET /v1/webhooks/deliveries.
+type WebhookDeliveryQuery struct {
+	State WebhookState // "" for any
+	After uint64
+	Limit int
+}
+
+// WebhookDeliveries lists the edge's pushes to the token's agencies.
+func (c *Client) WebhookDeliveries(ctx context.Context, q WebhookDeliveryQuery) (WebhookPage, error) {
+	v := url.Values{}
+	if q.State != "" {
+		v.Set("state", string(q.State))
+	}
+	if q.After > 0 {
+		v.Set("after", strconv.FormatUint(q.After, 10))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	var p WebhookPage
+	err := c.doJSON(ctx, http.MethodGet, "/v1/webhooks/deliveries", v, nil, nil, http.StatusOK, &p)
+	return p, err
+}
+
+// RetryWebhook makes a failed webhook delivery pending again (POST
+// /v1/webhooks/deliveries/{id}/retry).
+func (c *Client) RetryWebhook(ctx context.Context, id string) (WebhookDelivery, error) {
+	var d WebhookDelivery
+	err := c.doJSON(ctx, http.MethodPost, "/v1/webhooks/deliveries/"+url.PathEscape(id)+"/retry", nil, nil, nil, http.StatusAccepted, &d)
+	return d, err
+}
+
+// download GETs bytes served with X-Truc-Sha256 and checks them.
+func (c *Client) download(ctx context.Context, path string) (Download, error) {
+	resp, err := c.do(ctx, http.MethodGet, path, nil, nil, nil)
+	if err != nil {
+		return Download{}, err
+	}
+	defer resp.Body.Close()
+	body, err := readAnswer(resp)
+	if err != nil {
+		return Download{}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return Download{}, answerProblem(resp, body)
+	}
+	want := resp.Header.Get("X-Truc-Sha256")
+	if got := sha256.Sum256(body); hexSHA(got) != strings.ToLower(want) {
+		return Download{}, fmt.Errorf("restapi client: %s: the bytes received have SHA-256 %x, the edge says %q", path, got, want)
+	}
+	d := Download{ContentType: resp.Header.Get("Content-Type"), Data: body}
+	if _, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition")); err == nil {
+		d.Name = params["filename"] // mime decodes filename* into filename
+	}
+	return d, nil
 }
 
 // doJSON makes a call whose success is want with a JSON body decoded into

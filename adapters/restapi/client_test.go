@@ -3,6 +3,7 @@ package restapi_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -169,5 +170,98 @@ func TestNewClient(t *testing.T) {
 		} else if tt.token != "" && tt.token != "t" && strings.Contains(err.Error(), tt.token) {
 			t.Errorf("the error shows the token: %v", err)
 		}
+	}
+}
+
+func TestClientNewEndpoints(t *testing.T) {
+	ctx := context.Background()
+	hook := &restapitest.Webhooks{}
+	e := newEnv(t, restapi.WithWebhooks(hook))
+	e.mem.SetAgencies(testAgencies...)
+	c := newServer(t, e, tokHanoi)
+
+	var md restapi.DocumentMetadata
+	if err := json.Unmarshal([]byte(metadataJSON), &md); err != nil {
+		t.Fatal(err)
+	}
+	files := []restapi.File{
+		{Name: "Tờ trình số 7.pdf", ContentType: "application/pdf", Data: []byte("%PDF-1.4 tờ trình")},
+		{Name: "data.bin", Data: []byte{0, 1, 2}},
+	}
+	s, err := c.SubmitDocument(ctx, md, files, "doc-7")
+	if err != nil || s.Replayed {
+		t.Fatalf("SubmitDocument: %+v %v", s, err)
+	}
+	if again, err := c.SubmitDocument(ctx, md, files, "doc-7"); err != nil || again.ID != s.ID || !again.Replayed {
+		t.Fatalf("SubmitDocument again: %+v %v", again, err)
+	}
+	page, err := c.Documents(ctx, restapi.DocumentQuery{Recipient: bnv, Type: "document", Since: time.Now().Add(-time.Hour)})
+	if err != nil || len(page.Documents) != 1 || page.Documents[0].ID != s.ID || page.Documents[0].States[0].State != restapi.StateQueued {
+		t.Fatalf("Documents: %+v %v", page, err)
+	}
+	pkg, err := c.DocumentPackage(ctx, s.ID)
+	if err != nil || !bytes.Equal(pkg, e.mem.Sent()[0].Message.Package) {
+		t.Fatalf("DocumentPackage: %v", err)
+	}
+	list, err := c.DocumentAttachments(ctx, s.ID)
+	if err != nil || len(list.Attachments) != 2 || list.Attachments[0].Name != files[0].Name {
+		t.Fatalf("DocumentAttachments: %+v %v", list, err)
+	}
+	for i, f := range files {
+		d, err := c.DocumentAttachment(ctx, s.ID, i+1)
+		wantType := f.ContentType
+		if wantType == "" {
+			wantType = "application/octet-stream"
+		}
+		if err != nil || d.Name != f.Name || d.ContentType != wantType || !bytes.Equal(d.Data, f.Data) {
+			t.Fatalf("DocumentAttachment %d: %q %q %v", i+1, d.Name, d.ContentType, err)
+		}
+	}
+
+	it := e.deliver(restapitest.NewDocument(t, vpcp, hanoi), hanoi)
+	if l, err := c.ItemAttachments(ctx, it.ID); err != nil || len(l.Attachments) != 1 {
+		t.Fatalf("ItemAttachments: %+v %v", l, err)
+	}
+	if d, err := c.ItemAttachment(ctx, it.ID, 1); err != nil || !strings.HasPrefix(string(d.Data), "%PDF") || !strings.HasSuffix(d.Name, ".pdf") {
+		t.Fatalf("ItemAttachment: %q %v", d.Name, err)
+	}
+	var p *restapi.Problem
+	if _, err := c.ItemAttachment(ctx, it.ID, 2); !errors.As(err, &p) || p.Status != 404 || p.Field != "n" {
+		t.Fatalf("ItemAttachment 2: %v", err)
+	}
+
+	if _, err := c.Recall(ctx, s.ID, restapi.RecallRequest{Description: "Gửi nhầm"}, "r-1"); !errors.As(err, &p) || p.Reason != bus.RejectUnknownDocument {
+		t.Fatalf("Recall before the axis accepted it: %v", err)
+	}
+	if err := e.mem.AddEvent(s.ID, bus.TimelineEvent{Kind: bus.TimelineAccepted}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Recall(ctx, s.ID, restapi.RecallRequest{Description: "Gửi nhầm"}, "r-1")
+	if err != nil {
+		t.Fatalf("Recall: %v", err)
+	}
+	if again, err := c.Recall(ctx, s.ID, restapi.RecallRequest{Description: "Gửi nhầm"}, "r-1"); err != nil || again.ID != r.ID || !again.Replayed {
+		t.Fatalf("Recall again: %+v %v", again, err)
+	}
+
+	ag, err := c.Agencies(ctx, restapi.AgencyQuery{Q: "đa nang"})
+	if err != nil || len(ag.Agencies) != 1 || ag.Agencies[0].OrganID != "000.00.00.H15" {
+		t.Fatalf("Agencies: %+v %v", ag, err)
+	}
+	if ag, err := c.Agencies(ctx, restapi.AgencyQuery{Q: "giai the", All: true}); err != nil || len(ag.Agencies) != 1 {
+		t.Fatalf("Agencies all: %+v %v", ag, err)
+	}
+	if ag, err := c.Agencies(ctx, restapi.AgencyQuery{Parent: hanoi, Limit: 5}); err != nil || len(ag.Agencies) != 1 || ag.Agencies[0].OrganID != hanoiSub {
+		t.Fatalf("Agencies under Hà Nội: %+v %v", ag, err)
+	}
+
+	failed := hook.Add(it.ID, "https://dms.example/hook", []string{hanoi}, restapi.WebhookFailed, 5, "HTTP 500")
+	wp, err := c.WebhookDeliveries(ctx, restapi.WebhookDeliveryQuery{State: restapi.WebhookFailed, Limit: 10})
+	if err != nil || len(wp.Deliveries) != 1 || wp.Next != failed.Seq {
+		t.Fatalf("WebhookDeliveries: %+v %v", wp, err)
+	}
+	d, err := c.RetryWebhook(ctx, failed.ID)
+	if err != nil || d.State != restapi.WebhookPending {
+		t.Fatalf("RetryWebhook: %+v %v", d, err)
 	}
 }

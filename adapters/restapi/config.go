@@ -32,6 +32,28 @@ type Config struct {
 	// enough to save requests, short enough for proxies that cut idle
 	// requests.
 	MaxWait time.Duration `yaml:"max_wait"`
+	// TLS, when set, makes the API speak HTTPS, optionally with client
+	// certificates (mTLS). Nil: plain HTTP, for a trusted network or
+	// behind a TLS terminator.
+	TLS *TLSConfig `yaml:"tls"`
+}
+
+// TLSConfig is the API's HTTPS setting. Files are read by
+// TLSConfig.Load, not by New.
+type TLSConfig struct {
+	// CertFile and KeyFile are the server's certificate chain and private
+	// key, PEM. Both required.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile holds the PEM certificates of the CAs whose client
+	// certificates the API accepts. Empty: no client certificates are
+	// asked for, and no token may be bound to one.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// RequireClientCert refuses, during the TLS handshake, a client with
+	// no certificate from ClientCAFile, on every route (health included).
+	// False: a certificate is verified when given and required only by
+	// tokens bound to one (Token.ClientCertSHA256).
+	RequireClientCert bool `yaml:"require_client_cert"`
 }
 
 // Token is one bearer token: who holds it and what it may act for.
@@ -47,6 +69,12 @@ type Token struct {
 	// it sees the documents they sent and the inbox items addressed to
 	// them. At least one.
 	OrganIDs []string `yaml:"organ_ids"`
+	// ClientCertSHA256, when set, binds the token to one client
+	// certificate: the hex SHA-256 of its DER bytes (the fingerprint
+	// openssl x509 -fingerprint -sha256 prints, with or without colons).
+	// A request with the token is then refused unless the TLS connection
+	// presented that certificate, verified against tls.client_ca_file.
+	ClientCertSHA256 string `yaml:"client_cert_sha256"`
 }
 
 // Defaults and bounds.
@@ -111,6 +139,19 @@ func (c *Config) validate() error {
 	if c.MaxWait < minWait || c.MaxWait > maxWaitLimit {
 		return cfgErr("max_wait", "must be between %v and %v, got %v", minWait, maxWaitLimit, c.MaxWait)
 	}
+	clientCA := false
+	if t := c.TLS; t != nil {
+		if t.CertFile == "" {
+			return cfgErr("tls.cert_file", "required when tls is set")
+		}
+		if t.KeyFile == "" {
+			return cfgErr("tls.key_file", "required when tls is set")
+		}
+		if t.RequireClientCert && t.ClientCAFile == "" {
+			return cfgErr("tls.require_client_cert", "needs tls.client_ca_file: the CAs client certificates are checked against")
+		}
+		clientCA = t.ClientCAFile != ""
+	}
 	names := make(map[string]int, len(c.Tokens))
 	hashes := make(map[string]int, len(c.Tokens))
 	for i, t := range c.Tokens {
@@ -132,6 +173,14 @@ func (c *Config) validate() error {
 		hashes[h] = i
 		if len(t.OrganIDs) == 0 {
 			return cfgErr(f+".organ_ids", "at least one OrganId is required")
+		}
+		if t.ClientCertSHA256 != "" {
+			if _, err := parseFingerprint(t.ClientCertSHA256); err != nil {
+				return cfgErr(f+".client_cert_sha256", "%v", err)
+			}
+			if !clientCA {
+				return cfgErr(f+".client_cert_sha256", "a token bound to a client certificate needs tls.client_ca_file")
+			}
 		}
 		seen := make(map[string]int, len(t.OrganIDs))
 		for j, id := range t.OrganIDs {
@@ -182,4 +231,18 @@ func isName(s string) bool {
 
 func isAlnum(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
+
+// parseFingerprint reads a certificate's SHA-256 fingerprint: 64 hex
+// digits, optionally in pairs separated by colons, in either case.
+func parseFingerprint(s string) ([sha256.Size]byte, error) {
+	var fp [sha256.Size]byte
+	h := strings.ReplaceAll(s, ":", "")
+	if len(h) != 2*sha256.Size {
+		return fp, fmt.Errorf("must be the SHA-256 of the certificate's DER bytes: 64 hex digits, got %d", len(h))
+	}
+	if _, err := hex.Decode(fp[:], []byte(h)); err != nil {
+		return fp, fmt.Errorf("must be 64 hex digits: %v", err)
+	}
+	return fp, nil
 }

@@ -43,6 +43,29 @@ func TestConfigValidate(t *testing.T) {
 		{"negative body cap", func(c *restapi.Config) { c.MaxBodyBytes = -1 }, "max_body_bytes"},
 		{"wait too short", func(c *restapi.Config) { c.MaxWait = time.Millisecond }, "max_wait"},
 		{"wait too long", func(c *restapi.Config) { c.MaxWait = time.Hour }, "max_wait"},
+		{"tls", func(c *restapi.Config) { c.TLS = &restapi.TLSConfig{CertFile: "c.pem", KeyFile: "k.pem"} }, ""},
+		{"tls without a certificate", func(c *restapi.Config) { c.TLS = &restapi.TLSConfig{KeyFile: "k.pem"} }, "tls.cert_file"},
+		{"tls without a key", func(c *restapi.Config) { c.TLS = &restapi.TLSConfig{CertFile: "c.pem"} }, "tls.key_file"},
+		{"client certificates required without CAs", func(c *restapi.Config) {
+			c.TLS = &restapi.TLSConfig{CertFile: "c.pem", KeyFile: "k.pem", RequireClientCert: true}
+		}, "tls.require_client_cert"},
+		{"token bound without client CAs", func(c *restapi.Config) {
+			c.TLS = &restapi.TLSConfig{CertFile: "c.pem", KeyFile: "k.pem"}
+			c.Tokens[0].ClientCertSHA256 = strings.Repeat("ab", 32)
+		}, "tokens[0].client_cert_sha256"},
+		{"token bound without tls", func(c *restapi.Config) { c.Tokens[0].ClientCertSHA256 = strings.Repeat("ab", 32) }, "tokens[0].client_cert_sha256"},
+		{"token bound", func(c *restapi.Config) {
+			c.TLS = &restapi.TLSConfig{CertFile: "c.pem", KeyFile: "k.pem", ClientCAFile: "ca.pem"}
+			c.Tokens[1].ClientCertSHA256 = strings.TrimSuffix(strings.Repeat("AB:", 32), ":")
+		}, ""},
+		{"bound to a short fingerprint", func(c *restapi.Config) {
+			c.TLS = &restapi.TLSConfig{CertFile: "c.pem", KeyFile: "k.pem", ClientCAFile: "ca.pem"}
+			c.Tokens[1].ClientCertSHA256 = "abcd"
+		}, "tokens[1].client_cert_sha256"},
+		{"bound to a fingerprint not hex", func(c *restapi.Config) {
+			c.TLS = &restapi.TLSConfig{CertFile: "c.pem", KeyFile: "k.pem", ClientCAFile: "ca.pem"}
+			c.Tokens[1].ClientCertSHA256 = strings.Repeat("zz", 32)
+		}, "tokens[1].client_cert_sha256"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,5 +117,8 @@ func TestConfigFile(t *testing.T) {
 	}
 	if len(c.Tokens) != 2 || c.Tokens[0].OrganIDs[1] != "000.01.00.H26" || c.Tokens[1].OrganIDs[0] != "000.00.00.G09" {
 		t.Errorf("tokens: %+v", c.Tokens)
+	}
+	if c.TLS == nil || c.TLS.ClientCAFile == "" || c.TLS.RequireClientCert || c.Tokens[1].ClientCertSHA256 == "" {
+		t.Errorf("tls: %+v, bnv-dms bound to %q", c.TLS, c.Tokens[1].ClientCertSHA256)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"mime"
@@ -57,15 +58,18 @@ const (
 // Handler is the edge HTTP API: an http.Handler serving /v1, /healthz,
 // /readyz and, when given, /metrics. It is safe for concurrent use.
 type Handler struct {
-	backend Backend
-	log     *slog.Logger
-	tokens  []caller
-	listen  string
-	maxBody int64
-	maxWait time.Duration
-	metrics http.Handler
-	mux     *http.ServeMux
-	routes  []route
+	backend  Backend
+	log      *slog.Logger
+	tokens   []caller
+	listen   string
+	maxBody  int64
+	maxWait  time.Duration
+	metrics  http.Handler
+	webhooks Webhooks
+	now      func() time.Time
+	mux      *http.ServeMux
+	routes   []route
+	agencies agencyIndex
 
 	// stop ends the long polls in progress (EndLongPolls).
 	stop    context.Context
@@ -79,6 +83,9 @@ type caller struct {
 	name   string
 	hash   [sha256.Size]byte
 	organs []string
+	// cert, when set, is the fingerprint of the client certificate the
+	// token is bound to.
+	cert *[sha256.Size]byte
 }
 
 func (c *caller) actsFor(organ string) bool { return slices.Contains(c.organs, organ) }
@@ -87,12 +94,27 @@ func (c *caller) concerns(it bus.InboxItem) bool {
 	return slices.ContainsFunc(it.Recipients, c.actsFor)
 }
 
+// own returns the caller's OrganIds among organs, in the order of organs.
+func (c *caller) own(organs []string) []string {
+	var out []string
+	for _, o := range organs {
+		if c.actsFor(o) && !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // Option configures a Handler.
 type Option func(*Handler)
 
 // WithMetrics serves m (a Prometheus handler) at GET /metrics, without
 // authentication, as /healthz and /readyz are served.
 func WithMetrics(m http.Handler) Option { return func(h *Handler) { h.metrics = m } }
+
+// WithClock sets the clock of the times the handler writes into the
+// packages it builds (a recall's timestamp). Default time.Now.
+func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = now } }
 
 // route is one endpoint: its ServeMux pattern and its function.
 type route struct {
@@ -125,12 +147,17 @@ func New(cfg Config, backend Backend, logger *slog.Logger, opts ...Option) (*Han
 		listen:  cfg.Listen,
 		maxBody: cfg.MaxBodyBytes,
 		maxWait: cfg.MaxWait,
+		now:     time.Now,
 		mux:     http.NewServeMux(),
 	}
 	h.stop, h.stopAll = context.WithCancel(context.Background())
 	for _, t := range cfg.Tokens {
 		c := caller{name: t.Name, organs: slices.Clone(t.OrganIDs)}
 		hex.Decode(c.hash[:], []byte(t.SHA256)) // checked by validate
+		if t.ClientCertSHA256 != "" {
+			fp, _ := parseFingerprint(t.ClientCertSHA256) // checked by validate
+			c.cert = &fp
+		}
 		h.tokens = append(h.tokens, c)
 	}
 	for _, o := range opts {
@@ -141,11 +168,22 @@ func New(cfg Config, backend Backend, logger *slog.Logger, opts ...Option) (*Han
 		{"GET", "/readyz", true, (*Handler).readyz},
 		{"GET", "/v1/openapi.json", true, (*Handler).openapi},
 		{"POST", "/v1/documents", false, (*Handler).submit},
+		{"GET", "/v1/documents", false, (*Handler).documents},
 		{"GET", "/v1/documents/{id}", false, (*Handler).document},
+		{"GET", "/v1/documents/{id}/package", false, (*Handler).documentPackage},
+		{"GET", "/v1/documents/{id}/attachments", false, (*Handler).documentAttachments},
+		{"GET", "/v1/documents/{id}/attachments/{n}", false, (*Handler).documentAttachment},
+		{"POST", "/v1/documents/{id}/recall", false, (*Handler).recall},
 		{"GET", "/v1/inbox", false, (*Handler).inbox},
 		{"GET", "/v1/inbox/{id}", false, (*Handler).item},
+		{"GET", "/v1/inbox/{id}/package", false, (*Handler).item},
+		{"GET", "/v1/inbox/{id}/attachments", false, (*Handler).itemAttachments},
+		{"GET", "/v1/inbox/{id}/attachments/{n}", false, (*Handler).itemAttachment},
 		{"POST", "/v1/inbox/{id}/ack", false, (*Handler).ack},
 		{"POST", "/v1/inbox/{id}/status", false, (*Handler).status},
+		{"GET", "/v1/directory/agencies", false, (*Handler).searchAgencies},
+		{"GET", "/v1/webhooks/deliveries", false, (*Handler).webhookDeliveries},
+		{"POST", "/v1/webhooks/deliveries/{id}/retry", false, (*Handler).retryWebhook},
 	}
 	if h.metrics != nil {
 		h.routes = append(h.routes, route{"GET", "/metrics", true, (*Handler).serveMetrics})
@@ -258,12 +296,17 @@ func (h *Handler) authenticate(r *http.Request) (*caller, *Problem) {
 	if found == nil {
 		return nil, problem(http.StatusUnauthorized, ReasonInvalidToken, "Authorization", "the bearer token is not valid")
 	}
+	if found.cert != nil {
+		if ok, why := clientCertMatches(r, *found.cert); !ok {
+			return nil, problem(http.StatusUnauthorized, ReasonClientCert, "Authorization", "%s", why)
+		}
+	}
 	return found, nil
 }
 
 // wwwAuthenticate is the challenge of a 401 (RFC 6750 §3).
 func wwwAuthenticate(p *Problem) string {
-	if p.Reason == ReasonInvalidToken {
+	if p.Reason == ReasonInvalidToken || p.Reason == ReasonClientCert {
 		return `Bearer realm="truc", error="invalid_token"`
 	}
 	return `Bearer realm="truc"`
@@ -298,63 +341,6 @@ func (h *Handler) openapi(w http.ResponseWriter, r *http.Request, _ *caller) *Pr
 
 func (h *Handler) serveMetrics(w http.ResponseWriter, r *http.Request, _ *caller) *Problem {
 	h.metrics.ServeHTTP(w, r)
-	return nil
-}
-
-// ---------------------------------------------------------------------------
-// Documents
-
-// packageTypes are the media types POST /v1/documents accepts.
-var packageTypes = []string{"application/xml", "application/edxml+xml", "text/xml"}
-
-func (h *Handler) submit(w http.ResponseWriter, r *http.Request, c *caller) *Problem {
-	if p := checkMediaType(r, packageTypes...); p != nil {
-		return p
-	}
-	key, p := idempotencyKey(r)
-	if p != nil {
-		return p
-	}
-	body, p := readBody(w, r, h.maxBody)
-	if p != nil {
-		return p
-	}
-	if len(body) == 0 {
-		return problem(http.StatusBadRequest, ReasonEmptyBody, "body", "the body must be the edXML package")
-	}
-	e, created, err := h.backend.Submit(r.Context(), c.name, c.organs, body, key)
-	if err != nil {
-		return h.backendProblem(r, "submit", c, err, "", "the Idempotency-Key was already used with a different package")
-	}
-	if !isMessageID(e.Message.ID) {
-		return h.backendProblem(r, "submit", c, fmt.Errorf("backend returned the unusable message ID %q", clip(e.Message.ID)), "", "")
-	}
-	s := Submitted{ID: e.Message.ID, SHA256: hexSHA(e.Message.SHA256), StatusURL: statusURL(e.Message.ID), Replayed: !created}
-	w.Header().Set("Location", s.StatusURL)
-	if !created {
-		w.Header().Set("Idempotent-Replayed", "true")
-	}
-	h.log.Info("restapi package queued", "client", c.name, "msg_id", s.ID, "sender", e.Message.Sender,
-		"bytes", len(body), "replayed", !created)
-	h.writeJSON(w, r, http.StatusAccepted, s)
-	return nil
-}
-
-func (h *Handler) document(w http.ResponseWriter, r *http.Request, c *caller) *Problem {
-	id := r.PathValue("id")
-	if !isMessageID(id) {
-		return badMessageID(id)
-	}
-	notFound := "no document " + id + " sent by your agencies"
-	e, err := h.backend.Document(r.Context(), id)
-	if err != nil {
-		return h.backendProblem(r, "document", c, err, notFound, "")
-	}
-	if t := e.Message.Type; (t != bus.TypeDocument && t != bus.TypeStatus) || !c.actsFor(e.Message.Sender) {
-		h.log.Info("restapi document not shown", "client", c.name, "msg_id", id, "sender", e.Message.Sender, "type", string(t))
-		return problem(http.StatusNotFound, ReasonNotFound, "id", "%s", notFound)
-	}
-	h.writeJSON(w, r, http.StatusOK, documentJSON(e))
 	return nil
 }
 
@@ -411,7 +397,7 @@ func (h *Handler) inbox(w http.ResponseWriter, r *http.Request, c *caller) *Prob
 	}
 	page := InboxPage{Items: make([]Item, len(items)), Next: next}
 	for i, it := range items {
-		page.Items[i] = itemJSON(it)
+		page.Items[i] = itemJSON(it, c)
 	}
 	h.writeJSON(w, r, http.StatusOK, page)
 	return nil
@@ -480,16 +466,25 @@ func (h *Handler) longPoll(ctx context.Context, c *caller, after uint64, limit i
 	}
 }
 
+// item serves the exact bytes of an inbox item (GET /v1/inbox/{id} and
+// /v1/inbox/{id}/package).
 func (h *Handler) item(w http.ResponseWriter, r *http.Request, c *caller) *Problem {
 	id := r.PathValue("id")
 	it, pkg, p := h.visibleItem(r, c, id, "item")
 	if p != nil {
 		return p
 	}
-	if sha256.Sum256(pkg) != it.SHA256 {
-		return h.backendProblem(r, "item", c, fmt.Errorf("inbox item %s: the stored bytes do not match the item's SHA-256", id), "", "")
+	return h.servePackage(w, r, c, it.ID, it.SHA256, pkg)
+}
+
+// servePackage serves package bytes after checking them against their
+// SHA-256 (a mismatch is 500, never wrong bytes), with the hex SHA-256 as
+// ETag and X-Truc-Sha256; If-None-Match answers 304.
+func (h *Handler) servePackage(w http.ResponseWriter, r *http.Request, c *caller, name string, sha [32]byte, pkg []byte) *Problem {
+	if sha256.Sum256(pkg) != sha {
+		return h.backendProblem(r, "package", c, fmt.Errorf("%s: the stored bytes do not match the SHA-256 %x", name, sha), "", "")
 	}
-	sum := hexSHA(it.SHA256)
+	sum := hexSHA(sha)
 	etag := `"` + sum + `"`
 	hd := w.Header()
 	hd.Set("ETag", etag)
@@ -501,10 +496,12 @@ func (h *Handler) item(w http.ResponseWriter, r *http.Request, c *caller) *Probl
 	}
 	hd.Set("Content-Type", "application/xml")
 	hd.Set("Content-Length", strconv.Itoa(len(pkg)))
-	hd.Set("Content-Disposition", `attachment; filename="`+it.ID+`.xml"`)
+	hd.Set("Content-Disposition", `attachment; filename="`+name+`.xml"`)
 	w.WriteHeader(http.StatusOK)
-	if _, err := w.Write(pkg); err != nil {
-		h.log.Debug("restapi answer not written", "route", r.Pattern, "err", err)
+	if r.Method != http.MethodHead {
+		if _, err := w.Write(pkg); err != nil {
+			h.log.Debug("restapi answer not written", "route", r.Pattern, "err", err)
+		}
 	}
 	return nil
 }
@@ -528,15 +525,16 @@ func (h *Handler) ack(w http.ResponseWriter, r *http.Request, c *caller) *Proble
 			return p
 		}
 	}
-	if _, _, p := h.visibleItem(r, c, id, "ack"); p != nil {
+	seen, _, p := h.visibleItem(r, c, id, "ack")
+	if p != nil {
 		return p
 	}
-	it, err := h.backend.Take(r.Context(), id, c.organs)
+	it, err := h.backend.Take(r.Context(), id, c.own(seen.Recipients))
 	if err != nil {
 		return h.backendProblem(r, "ack", c, err, "no inbox item "+id+" for your agencies", "the item cannot be taken now")
 	}
 	h.log.Info("restapi item taken", "client", c.name, "item_id", id)
-	h.writeJSON(w, r, http.StatusOK, itemJSON(it))
+	h.writeJSON(w, r, http.StatusOK, itemJSON(it, c))
 	return nil
 }
 
@@ -560,10 +558,11 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, c *caller) *Pro
 	if p != nil {
 		return p
 	}
-	if _, _, p := h.visibleItem(r, c, id, "status"); p != nil {
+	seen, _, p := h.visibleItem(r, c, id, "status")
+	if p != nil {
 		return p
 	}
-	e, err := h.backend.PostStatus(r.Context(), id, c.organs, string(code), desc, staff)
+	e, err := h.backend.PostStatus(r.Context(), id, c.own(seen.Recipients), string(code), desc, staff)
 	if err != nil {
 		return h.backendProblem(r, "status", c, err, "no inbox item "+id+" for your agencies", "status 01 was already sent for this item")
 	}
@@ -705,57 +704,145 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *Pro
 }
 
 // decodeObject decodes body, one JSON object, into v (a pointer to a
-// struct), refusing members v does not have (matched exactly, not
-// without regard to case as encoding/json does), members given twice,
-// values of the wrong type and anything after the object.
+// struct), refusing at any depth members the struct does not have
+// (matched exactly, not without regard to case as encoding/json does),
+// members given twice, null, values of the wrong type and anything after
+// the object. Nested fields are named with dots and 0-based indexes:
+// "code.number", "to[2]".
 func decodeObject(body []byte, v any) *Problem {
-	known := jsonMembers(v)
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+	dec.UseNumber()
+	t := reflect.TypeOf(v).Elem()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return problem(http.StatusBadRequest, ReasonBadJSON, "body", "must be a JSON object")
 	}
-	seen := map[string]bool{}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return problem(http.StatusBadRequest, ReasonBadJSON, "body", "malformed JSON")
-		}
-		name, _ := t.(string)
-		if !known[name] {
-			if len(known) == 0 {
-				return problem(http.StatusBadRequest, ReasonUnknownField, clip(name), "this request takes no members")
-			}
-			return problem(http.StatusBadRequest, ReasonUnknownField, clip(name), "not a member of this request (members: %s)", strings.Join(slices.Sorted(maps.Keys(known)), ", "))
-		}
-		if seen[name] {
-			return problem(http.StatusBadRequest, ReasonDuplicateField, name, "given twice")
-		}
-		seen[name] = true
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return problem(http.StatusBadRequest, ReasonBadJSON, name, "malformed JSON value")
-		}
+	if p := checkMembers(dec, t, ""); p != nil {
+		return p
 	}
-	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
-		return problem(http.StatusBadRequest, ReasonBadJSON, "body", "malformed JSON")
-	}
-	if _, err := dec.Token(); err == nil {
+	if _, err := dec.Token(); err != io.EOF {
 		return problem(http.StatusBadRequest, ReasonBadJSON, "body", "data after the JSON object")
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return problem(http.StatusBadRequest, ReasonBadJSON, te.Field, "must be a JSON %s", te.Type.Kind())
+			return problem(http.StatusBadRequest, ReasonBadJSON, te.Field, "must be a JSON %s", jsonKind(te.Type))
 		}
 		return problem(http.StatusBadRequest, ReasonBadJSON, "body", "malformed JSON")
 	}
 	return nil
 }
 
-// jsonMembers returns the JSON member names of the struct v points to.
-func jsonMembers(v any) map[string]bool {
-	m := map[string]bool{}
-	t := reflect.TypeOf(v).Elem()
+// checkMembers reads the members of an object whose '{' was read, up to
+// its '}', against struct type t.
+func checkMembers(dec *json.Decoder, t reflect.Type, path string) *Problem {
+	known := jsonMembers(t)
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return problem(http.StatusBadRequest, ReasonBadJSON, orBody(path), "malformed JSON")
+		}
+		name, _ := tok.(string)
+		field := joinField(path, name)
+		ft, ok := known[name]
+		if !ok {
+			if len(known) == 0 {
+				return problem(http.StatusBadRequest, ReasonUnknownField, clip(field), "this request takes no members")
+			}
+			return problem(http.StatusBadRequest, ReasonUnknownField, clip(field), "not a member of this object (members: %s)", strings.Join(slices.Sorted(maps.Keys(known)), ", "))
+		}
+		if seen[name] {
+			return problem(http.StatusBadRequest, ReasonDuplicateField, field, "given twice")
+		}
+		seen[name] = true
+		if p := checkValue(dec, ft, field); p != nil {
+			return p
+		}
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return problem(http.StatusBadRequest, ReasonBadJSON, orBody(path), "malformed JSON")
+	}
+	return nil
+}
+
+// checkValue reads one value against type t.
+func checkValue(dec *json.Decoder, t reflect.Type, field string) *Problem {
+	tok, err := dec.Token()
+	if err != nil {
+		return problem(http.StatusBadRequest, ReasonBadJSON, field, "malformed JSON value")
+	}
+	wrong := func() *Problem {
+		return problem(http.StatusBadRequest, ReasonBadJSON, field, "must be a JSON %s", jsonKind(t))
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if tok != json.Delim('{') {
+			return wrong()
+		}
+		return checkMembers(dec, t, field)
+	case reflect.Slice:
+		if tok != json.Delim('[') {
+			return wrong()
+		}
+		for i := 0; dec.More(); i++ {
+			if p := checkValue(dec, t.Elem(), fmt.Sprintf("%s[%d]", field, i)); p != nil {
+				return p
+			}
+		}
+		if tok, err := dec.Token(); err != nil || tok != json.Delim(']') {
+			return problem(http.StatusBadRequest, ReasonBadJSON, field, "malformed JSON array")
+		}
+		return nil
+	case reflect.String:
+		if _, ok := tok.(string); !ok {
+			return wrong()
+		}
+	case reflect.Bool:
+		if _, ok := tok.(bool); !ok {
+			return wrong()
+		}
+	case reflect.Int, reflect.Int64, reflect.Uint64, reflect.Int32, reflect.Uint32:
+		if _, ok := tok.(json.Number); !ok {
+			return wrong()
+		}
+	default:
+		return problem(http.StatusBadRequest, ReasonBadJSON, field, "not accepted")
+	}
+	return nil
+}
+
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "object"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	}
+	return "number"
+}
+
+func joinField(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+func orBody(path string) string {
+	if path == "" {
+		return "body"
+	}
+	return path
+}
+
+// jsonMembers returns the JSON member names of struct type t with their
+// types.
+func jsonMembers(t reflect.Type) map[string]reflect.Type {
+	m := map[string]reflect.Type{}
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
@@ -765,7 +852,7 @@ func jsonMembers(v any) map[string]bool {
 		if name == "" {
 			name = f.Name
 		}
-		m[name] = true
+		m[name] = f.Type
 	}
 	return m
 }

@@ -11,6 +11,7 @@ import (
 
 	"truc.vn/truc/adapters/restapi"
 	"truc.vn/truc/adapters/restapi/restapitest"
+	"truc.vn/truc/bus"
 )
 
 // The agencies of the tests: Hà Nội's DMS acts for the city and one of its
@@ -64,8 +65,16 @@ type req struct {
 	headers               []string
 }
 
-// do serves r and checks the answer against the OpenAPI document.
+// do serves r and checks the exchange against the OpenAPI document.
 func (e *env) do(r req) *httptest.ResponseRecorder {
+	e.t.Helper()
+	w, _ := e.exchange(r)
+	return w
+}
+
+// exchange serves r, checks the exchange against the OpenAPI document
+// and returns the answer and whether the document allows the request.
+func (e *env) exchange(r req) (*httptest.ResponseRecorder, bool) {
 	e.t.Helper()
 	var body io.Reader
 	if r.body != nil {
@@ -80,8 +89,18 @@ func (e *env) do(r req) *httptest.ResponseRecorder {
 	}
 	w := httptest.NewRecorder()
 	e.h.ServeHTTP(w, hr)
-	e.spec.check(e.t, hr, w)
-	return w
+	valid := e.spec.check(e.t, hr, r.body, w)
+	return w, valid
+}
+
+// deliver adds pkg to the inbox for recipients.
+func (e *env) deliver(pkg []byte, recipients ...string) bus.InboxItem {
+	e.t.Helper()
+	it, err := e.mem.Deliver(pkg, recipients...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return it
 }
 
 func (e *env) get(target, token string) *httptest.ResponseRecorder {

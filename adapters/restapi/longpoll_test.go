@@ -31,7 +31,7 @@ func poll(e *env, ctx context.Context, target string) func() (*httptest.Response
 	}()
 	return func() (*httptest.ResponseRecorder, restapi.InboxPage, time.Duration) {
 		res := <-done
-		e.spec.check(e.t, r, res.w)
+		e.spec.check(e.t, r, nil, res.w)
 		var p restapi.InboxPage
 		if res.w.Code == http.StatusOK {
 			decode(e.t, res.w, &p)

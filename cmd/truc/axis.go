@@ -282,12 +282,7 @@ func startAxis(ctx context.Context, cfg *axisFile, log *slog.Logger, stderr io.W
 	if err != nil {
 		return nil, err
 	}
-	n.registry = metrics.NewRegistry(version)
-	am := metrics.NewAxis(n.registry)
-	n.registry.MustRegister(
-		metrics.NewStoreCollector(func() (int64, int64) { st := n.store.CommitStats(); return st.Commits, st.Requests }),
-		metrics.NewLogCollector(n.logStatus, nil),
-	)
+	hooks, timedVerifier := n.instrument(verifier)
 	n.axis, err = bus.NewAxis(bus.AxisConfig{
 		OrganID:         cfg.OrganID,
 		Topics:          n.transport.Topics(),
@@ -297,8 +292,8 @@ func startAxis(ctx context.Context, cfg *axisFile, log *slog.Logger, stderr io.W
 		Retention:       cfg.Retention,
 		NoticeVerifiers: noticeVerifiers,
 		Logger:          log,
-		Hooks:           am.Hooks(),
-	}, n.transport, n.store.Ledger(), n.dir, verifier)
+		Hooks:           hooks,
+	}, n.transport, n.store.Ledger(), n.dir, timedVerifier)
 	if err != nil {
 		return nil, err
 	}

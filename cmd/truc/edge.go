@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -92,6 +93,11 @@ func (c *edgeFile) resolve(path string) {
 	c.Directory.File = resolvePath(path, c.Directory.File)
 	c.Trust.resolve(path)
 	c.Seal.resolve(path)
+	if t := c.API.TLS; t != nil {
+		t.CertFile = resolvePath(path, t.CertFile)
+		t.KeyFile = resolvePath(path, t.KeyFile)
+		t.ClientCAFile = resolvePath(path, t.ClientCAFile)
+	}
 	c.VXP.resolve(path)
 	c.Webhooks.resolve(path)
 	c.Folder.resolve(path)
@@ -159,6 +165,14 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if _, err := readLogKey(cfg.Axis.LogKeyFile); err != nil {
 			return err
 		}
+		if err := checkWebhooks(cfg); err != nil {
+			return err
+		}
+		if cfg.API.TLS != nil {
+			if _, err := cfg.API.TLS.Load(); err != nil {
+				return fmt.Errorf("api.tls: %w", err)
+			}
+		}
 		if cfg.Axis.URL != "" {
 			if _, err := readToken(cfg.Axis.TokenFile, cfg.Axis.TokenEnv); err != nil {
 				return fmt.Errorf("axis token: %w", err)
@@ -218,6 +232,7 @@ type edgeNode struct {
 	edge      *bus.Edge
 	api       *restapi.Handler
 	handler   http.Handler
+	tls       *tls.Config // the API's TLS (optional mTLS), nil for plain HTTP
 	// services run beside the edge (webhooks, drop folder) until ctx ends.
 	services []func(context.Context) error
 }
@@ -309,13 +324,11 @@ func startEdge(ctx context.Context, cfg *edgeFile, log *slog.Logger, stderr io.W
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
-	registry := metrics.NewRegistry(version)
-	em := metrics.NewEdge(registry)
 	busVerifier, err := signing.NewBusVerifier(n.trust.verifier, n.dir)
 	if err != nil {
 		return nil, err
 	}
-	registry.MustRegister(metrics.NewStoreCollector(func() (int64, int64) { st := n.store.CommitStats(); return st.Commits, st.Requests }))
+	registry, hooks, verifier, sealSigner := n.instrument(busVerifier, signing.NewSealSigner(signer, served))
 	n.edge, err = bus.NewEdge(bus.EdgeConfig{
 		ID:              cfg.ID,
 		Topics:          n.transport.Topics(),
@@ -326,12 +339,21 @@ func startEdge(ctx context.Context, cfg *edgeFile, log *slog.Logger, stderr io.W
 		NoticeSigner:    noticeSigner,
 		NoticeVerifiers: noticeVerifiers,
 		Logger:          log,
-		Hooks:           em.Hooks(),
-	}, n.transport, n.store.Edge(), n.dir, busVerifier, signing.NewSealSigner(signer, served))
+		Hooks:           hooks,
+	}, n.transport, n.store.Edge(), n.dir, verifier, sealSigner)
 	if err != nil {
 		return nil, err
 	}
-	api, err := restapi.New(cfg.API, n.edge, log)
+	if cfg.API.TLS != nil {
+		if n.tls, err = cfg.API.TLS.Load(); err != nil {
+			return nil, fmt.Errorf("api.tls: %w", err)
+		}
+	}
+	opts, err := n.webhookOptions()
+	if err != nil {
+		return nil, err
+	}
+	api, err := restapi.New(cfg.API, n.edge, log, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -392,7 +414,7 @@ func (n *edgeNode) run(ctx context.Context, ready func(net.Addr)) error {
 		n.trust.refreshCRLs(ctx, n.log)
 	}()
 	start(func() error {
-		return serveHTTP(ctx, n.cfg.API.Listen, n.handler, n.log, func(a net.Addr) {
+		return serveHTTPS(ctx, n.cfg.API.Listen, n.handler, n.tls, n.log, func(a net.Addr) {
 			n.log.Info("edge: serving the DMS API", "addr", a.String(), "directory_version", n.dir.Version())
 			if ready != nil {
 				ready(a)
@@ -411,6 +433,7 @@ func (n *edgeNode) run(ctx context.Context, ready func(net.Addr)) error {
 }
 
 func (n *edgeNode) close() {
+	n.closeWebhooks()
 	if n.transport != nil {
 		_ = n.transport.Close()
 	}

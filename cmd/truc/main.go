@@ -39,6 +39,8 @@ func commands() []command {
 		{"edge", "run an edge node for an agency's DMS", runEdge},
 		{"send", "send edXML packages through an edge and follow their delivery", runSend},
 		{"inbox", "list, save and acknowledge what arrived at an edge", runInbox},
+		{"status", "post a status about a received document, or recall a sent one (13)", runStatus},
+		{"track", "show or follow a sent message's delivery, recipient by recipient", runTrack},
 		{"audit", "export and verify evidence bundles of letters (offline audit)", runAudit},
 		{"bench", "measure the throughput and latency of the bus", runBench},
 		{"edoc", "read, validate and inspect edXML packages", runEdoc},

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -318,9 +319,17 @@ func newLogger(c logConfig, w io.Writer) (*slog.Logger, error) {
 // serveHTTP serves h on addr until ctx is done, then shuts down
 // gracefully. ready receives the bound address.
 func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger, ready func(net.Addr)) error {
+	return serveHTTPS(ctx, addr, h, nil, log, ready)
+}
+
+// serveHTTPS is serveHTTP over TLS with tc (plain HTTP when tc is nil).
+func serveHTTPS(ctx context.Context, addr string, h http.Handler, tc *tls.Config, log *slog.Logger, ready func(net.Addr)) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
 	}
 	if ready != nil {
 		ready(ln.Addr())

@@ -86,7 +86,7 @@ func TestSend(t *testing.T) {
 	r := apiRun(ctx, "send", "--edge", e.url, "--token-env", apiTokenEnv, file)
 	r.expect(t, exitOK, "queued as")
 	id := strings.TrimSpace(r.stdout)
-	out := e.mem.Outbox()
+	out := e.mem.Sent()
 	if len(out) != 1 || out[0].Message.ID != id || !bytes.Equal(out[0].Message.Package, pkg) {
 		t.Fatalf("stdout %q, outbox %+v", r.stdout, out)
 	}
@@ -101,8 +101,8 @@ func TestSend(t *testing.T) {
 	t.Run("again: same message", func(t *testing.T) {
 		r := apiRun(ctx, "send", "--edge", e.url, "--token-env", apiTokenEnv, file)
 		r.expect(t, exitOK, "already sent")
-		if strings.TrimSpace(r.stdout) != id || len(e.mem.Outbox()) != 1 {
-			t.Fatalf("stdout %q, %d outbox entries", r.stdout, len(e.mem.Outbox()))
+		if strings.TrimSpace(r.stdout) != id || len(e.mem.Sent()) != 1 {
+			t.Fatalf("stdout %q, %d outbox entries", r.stdout, len(e.mem.Sent()))
 		}
 	})
 	t.Run("token file and explicit key", func(t *testing.T) {
@@ -113,7 +113,7 @@ func TestSend(t *testing.T) {
 		other := writePackage(t, "other.edxml", restapitest.NewDocument(t, apiHanoi, apiBNV))
 		r := apiRun(ctx, "send", "--edge", e.url, "--token-file", tokFile, "--idempotency-key", "dms-7", other)
 		r.expect(t, exitOK)
-		out := e.mem.Outbox()
+		out := e.mem.Sent()
 		if out[len(out)-1].IdempotencyKey != "dms-7" {
 			t.Fatalf("key %q", out[len(out)-1].IdempotencyKey)
 		}
@@ -155,7 +155,7 @@ func TestSendWait(t *testing.T) {
 		}
 	})
 
-	id := e.mem.Outbox()[0].Message.ID
+	id := e.mem.Sent()[0].Message.ID
 	t.Run("arrives while waiting", func(t *testing.T) {
 		go func() {
 			time.Sleep(50 * time.Millisecond)
@@ -220,7 +220,7 @@ func TestSendUsage(t *testing.T) {
 		r := apiRun(ctx, "send", "-h")
 		r.expect(t, exitOK, "Usage: truc send", "Examples:", "--token-env", "Idempotency-Key")
 	})
-	if n := len(e.mem.Outbox()); n != 0 {
+	if n := len(e.mem.Sent()); n != 0 {
 		t.Fatalf("usage errors sent %d packages", n)
 	}
 }

@@ -2,12 +2,16 @@ package restapitest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,9 +27,11 @@ import (
 // use.
 type Memory struct {
 	now func() time.Time
+	dir *Directory
 
 	mu       sync.Mutex
 	outbox   map[string]*bus.OutboxEntry // message ID → entry
+	outSeq   uint64                      // the Seq of the latest outbox entry
 	idem     map[string]string           // client + "\x00" + key → message ID
 	inbox    []*inboxItem                // in Seq order; Seq = index + 1
 	byID     map[string]*inboxItem
@@ -44,10 +50,12 @@ type inboxItem struct {
 
 var _ restapi.Backend = (*Memory)(nil)
 
-// NewMemory returns an empty Memory whose clock is time.Now.
+// NewMemory returns an empty Memory whose clock is time.Now and whose
+// directory is empty (see SetAgencies).
 func NewMemory() *Memory {
 	return &Memory{
 		now:     time.Now,
+		dir:     &Directory{},
 		outbox:  map[string]*bus.OutboxEntry{},
 		idem:    map[string]string{},
 		byID:    map[string]*inboxItem{},
@@ -55,6 +63,18 @@ func NewMemory() *Memory {
 		calls:   map[string]int{},
 	}
 }
+
+// SetClock replaces the clock (time.Now).
+func (m *Memory) SetClock(now func() time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.now = now
+}
+
+// SetAgencies replaces the agencies of the directory and bumps its
+// version. Memory routes without it (any OrganId is accepted); it feeds
+// Directory, hence agency search and the names in built documents.
+func (m *Memory) SetAgencies(agencies ...bus.Agency) { m.dir.set(agencies) }
 
 // FailNext makes the next Backend call return err.
 func (m *Memory) FailNext(err error) {
@@ -86,7 +106,9 @@ func (m *Memory) enter(name string) error {
 	return err
 }
 
-// Submit implements restapi.Backend.
+// Submit implements restapi.Backend. A status 13 (recall) goes to the
+// recipients of the documents with its root key that the axis accepted
+// (an accepted event, see AddEvent), as the edge routes it.
 func (m *Memory) Submit(ctx context.Context, client string, organs []string, pkg []byte, idempotencyKey string) (bus.OutboxEntry, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -97,7 +119,7 @@ func (m *Memory) Submit(ctx context.Context, client string, organs []string, pkg
 	if idempotencyKey != "" {
 		if id, ok := m.idem[client+"\x00"+idempotencyKey]; ok {
 			e := m.outbox[id]
-			if e.Message.SHA256 != sum {
+			if e.InputSHA256 != sum {
 				return bus.OutboxEntry{}, false, fmt.Errorf("idempotency key of %s: %w", client, bus.ErrConflict)
 			}
 			return clone(e), false, nil
@@ -117,43 +139,67 @@ func (m *Memory) Submit(ctx context.Context, client string, organs []string, pkg
 		}
 	}
 	var (
-		from, docID string
-		to          []string
-		typ         = bus.TypeDocument
-		attrs       map[string]string
+		from  string
+		to    []string
+		typ   = bus.TypeDocument
+		attrs map[string]string
 	)
 	switch p.Kind {
 	case edoc.KindDocument:
-		from, docID = p.Header.From.OrganID, p.Header.DocumentID
+		from = p.Header.From.OrganID
 		for _, o := range p.Header.To {
 			to = append(to, o.OrganID)
 		}
 	default:
 		typ = bus.TypeStatus
 		from = p.Status.From.OrganID
-		docID = p.Status.ResponseFor.DocumentID
 		to = []string{p.Status.ResponseFor.OrganID}
 		attrs = map[string]string{bus.AttrStatus: string(p.Status.Code)}
 	}
 	if !slices.Contains(organs, from) {
 		return bus.OutboxEntry{}, false, bus.Reject("not-own-organ", "From/OrganId", "%s is not one of the OrganIds this client acts for", from)
 	}
-	key, err := bus.RootKey(from, docID)
+	key, err := bus.RootKey(p.RootDocument())
 	if err != nil {
 		return bus.OutboxEntry{}, false, bus.Reject(bus.RejectInvalid, "MessageHeader/DocumentId", "%v", err)
 	}
+	if typ == bus.TypeStatus && p.Status.Code == edoc.StatusRecallRequested {
+		if to = m.recallRecipients(key); len(to) == 0 {
+			return bus.OutboxEntry{}, false, bus.Reject(bus.RejectUnknownDocument, "ResponseFor", "this edge sent no accepted document %s to recall", key)
+		}
+	}
 	e := m.put(bus.Message{Type: typ, Key: key, Sender: from, Recipients: to, Package: pkg, SHA256: sum, Attrs: attrs}, client, "")
 	e.IdempotencyKey = idempotencyKey
+	e.InputSHA256 = sum
 	if idempotencyKey != "" {
 		m.idem[client+"\x00"+idempotencyKey] = e.Message.ID
 	}
 	return clone(e), true, nil
 }
 
-// put adds a message to the outbox with a fresh ID and the submitted
-// event. m.mu is held.
+// recallRecipients returns the recipients of the documents with root key
+// key that the axis accepted. m.mu is held.
+func (m *Memory) recallRecipients(key string) []string {
+	var to []string
+	for _, e := range m.sorted() {
+		accepted := slices.ContainsFunc(e.Timeline, func(ev bus.TimelineEvent) bool { return ev.Kind == bus.TimelineAccepted })
+		if e.Message.Type != bus.TypeDocument || e.Message.Key != key || !accepted {
+			continue
+		}
+		for _, r := range e.Message.Recipients {
+			if !slices.Contains(to, r) {
+				to = append(to, r)
+			}
+		}
+	}
+	return to
+}
+
+// put adds a message to the outbox with a fresh ID and Seq and the
+// submitted event. m.mu is held.
 func (m *Memory) put(msg bus.Message, client, inboxID string) *bus.OutboxEntry {
 	m.nextID++
+	m.outSeq++
 	msg.ID = fmt.Sprintf("msg-%06d", m.nextID)
 	msg.Package = bytes.Clone(msg.Package)
 	at := m.now()
@@ -162,12 +208,21 @@ func (m *Memory) put(msg bus.Message, client, inboxID string) *bus.OutboxEntry {
 		Client:    client,
 		InboxID:   inboxID,
 		CreatedAt: at,
+		Seq:       m.outSeq,
+		Size:      len(msg.Package),
 		Timeline: []bus.TimelineEvent{{
 			Kind: bus.TimelineSubmitted, At: at, SHA256: fmt.Sprintf("%x", msg.SHA256), MessageID: msg.ID,
 		}},
 	}
 	m.outbox[msg.ID] = e
 	return e
+}
+
+// sorted returns the outbox entries in Seq order. m.mu is held.
+func (m *Memory) sorted() []*bus.OutboxEntry {
+	out := slices.Collect(maps.Values(m.outbox))
+	slices.SortFunc(out, func(a, b *bus.OutboxEntry) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out
 }
 
 // Document implements restapi.Backend.
@@ -183,6 +238,41 @@ func (m *Memory) Document(ctx context.Context, id string) (bus.OutboxEntry, erro
 	}
 	return clone(e), nil
 }
+
+// Outbox implements restapi.Backend with the filters of bus.OutboxQuery.
+func (m *Memory) Outbox(ctx context.Context, q bus.OutboxQuery) ([]bus.OutboxEntry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.enter("Outbox"); err != nil {
+		return nil, err
+	}
+	types := q.Types
+	if types == nil {
+		types = []bus.Type{bus.TypeDocument, bus.TypeStatus}
+	}
+	all := m.sorted()
+	var out []bus.OutboxEntry
+	for i := len(all) - 1; i >= 0 && len(out) < q.Limit; i-- {
+		e := all[i]
+		switch {
+		case q.Before != 0 && e.Seq >= q.Before,
+			!slices.Contains(types, e.Message.Type),
+			q.Senders != nil && !slices.Contains(q.Senders, e.Message.Sender),
+			q.Client != "" && e.Client != q.Client,
+			q.Key != "" && e.Message.Key != q.Key,
+			!q.Since.IsZero() && e.CreatedAt.Before(q.Since),
+			!q.Until.IsZero() && !e.CreatedAt.Before(q.Until):
+			continue
+		}
+		c := clone(e)
+		c.Message.Package = nil
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// Directory implements restapi.Backend.
+func (m *Memory) Directory() bus.Directory { return m.dir }
 
 // AddEvent appends ev to the timeline of outbox entry id, and settles the
 // entry when ev is an accepted or rejected receipt.
@@ -203,15 +293,14 @@ func (m *Memory) AddEvent(id string, ev bus.TimelineEvent) error {
 	return nil
 }
 
-// Outbox returns every outbox entry, in ID order.
-func (m *Memory) Outbox() []bus.OutboxEntry {
+// Sent returns every outbox entry, in Seq order.
+func (m *Memory) Sent() []bus.OutboxEntry {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]bus.OutboxEntry, 0, len(m.outbox))
-	for _, e := range m.outbox {
+	var out []bus.OutboxEntry
+	for _, e := range m.sorted() {
 		out = append(out, clone(e))
 	}
-	slices.SortFunc(out, func(a, b bus.OutboxEntry) int { return cmpString(a.Message.ID, b.Message.ID) })
 	return out
 }
 
@@ -230,11 +319,10 @@ func (m *Memory) Deliver(pkg []byte, recipients ...string) (bus.InboxItem, error
 	switch p.Kind {
 	case edoc.KindDocument:
 		it.Type, it.Sender = bus.TypeDocument, p.Header.From.OrganID
-		it.Key, _ = bus.RootKey(p.Header.From.OrganID, p.Header.DocumentID)
 	default:
 		it.Type, it.Sender, it.StatusCode = bus.TypeStatus, p.Status.From.OrganID, string(p.Status.Code)
-		it.Key, _ = bus.RootKey(p.Status.ResponseFor.OrganID, p.Status.ResponseFor.DocumentID)
 	}
+	it.Key, _ = bus.RootKey(p.RootDocument())
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if old, ok := m.byID[it.ID]; ok {
@@ -301,9 +389,10 @@ func (m *Memory) Item(ctx context.Context, id string) (bus.InboxItem, []byte, er
 	return cloneItem(in.item), bytes.Clone(in.pkg), nil
 }
 
-// Take implements restapi.Backend: it records the first time and queues
-// status 01 once.
-func (m *Memory) Take(ctx context.Context, id string, _ []string) (bus.InboxItem, error) {
+// Take implements restapi.Backend as the edge does: the taking of each of
+// the item's recipients among organs (nil: all) is recorded the first
+// time, and each of them that sent no 01 for a document sends one.
+func (m *Memory) Take(ctx context.Context, id string, organs []string) (bus.InboxItem, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.enter("Take"); err != nil {
@@ -313,22 +402,78 @@ func (m *Memory) Take(ctx context.Context, id string, _ []string) (bus.InboxItem
 	if !ok {
 		return bus.InboxItem{}, fmt.Errorf("inbox item %s: %w", id, bus.ErrNotFound)
 	}
-	if in.item.TakenAt.IsZero() {
-		in.item.TakenAt = m.now()
+	takers, err := recipientsAmong(in.item, organs)
+	if err != nil {
+		return bus.InboxItem{}, err
 	}
-	if in.item.Type == bus.TypeDocument && in.item.Status01 == "" {
-		e, err := m.status(in, edoc.StatusArrived, "", "")
-		if err != nil {
-			return bus.InboxItem{}, err
+	now := m.now()
+	for _, o := range takers {
+		if in.item.Type == bus.TypeDocument && in.item.Deliveries[o].Status01 == "" {
+			if _, err := m.status01(in, o, now); err != nil {
+				return bus.InboxItem{}, err
+			}
 		}
-		in.item.Status01 = e.Message.ID
+		m.taken(in, o, now)
 	}
 	return cloneItem(in.item), nil
 }
 
-// PostStatus implements restapi.Backend. The status is sent by the item's
-// first recipient.
-func (m *Memory) PostStatus(ctx context.Context, id string, _ []string, code, description, staff string) (bus.OutboxEntry, error) {
+// taken records the taking of in by organ's DMS. m.mu is held.
+func (m *Memory) taken(in *inboxItem, organ string, at time.Time) {
+	if in.item.Deliveries == nil {
+		in.item.Deliveries = map[string]bus.ItemDelivery{}
+	}
+	d := in.item.Deliveries[organ]
+	if d.TakenAt.IsZero() {
+		d.TakenAt = at
+	}
+	in.item.Deliveries[organ] = d
+	if in.item.TakenAt.IsZero() {
+		in.item.TakenAt = at
+	}
+}
+
+// status01 queues the 01 of organ about in. m.mu is held.
+func (m *Memory) status01(in *inboxItem, organ string, at time.Time) (*bus.OutboxEntry, error) {
+	e, err := m.status(in, organ, edoc.StatusArrived, "", "")
+	if err != nil {
+		return nil, err
+	}
+	if in.item.Deliveries == nil {
+		in.item.Deliveries = map[string]bus.ItemDelivery{}
+	}
+	d := in.item.Deliveries[organ]
+	d.Status01 = e.Message.ID
+	in.item.Deliveries[organ] = d
+	if in.item.Status01 == "" {
+		in.item.Status01 = e.Message.ID
+	}
+	return e, nil
+}
+
+// recipientsAmong returns the item's recipients among organs (nil: all),
+// or a rejection when there are none.
+func recipientsAmong(it bus.InboxItem, organs []string) ([]string, error) {
+	if organs == nil {
+		return slices.Clone(it.Recipients), nil
+	}
+	var out []string
+	for _, r := range it.Recipients {
+		if slices.Contains(organs, r) {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return nil, bus.Reject(bus.RejectNotParticipant, "id", "none of the recipients of item %s is an agency this client acts for", it.ID)
+	}
+	return out, nil
+}
+
+// PostStatus implements restapi.Backend as the edge does: one status from
+// each of the item's recipients among organs (nil: all); for 01, only
+// from those that sent none (bus.ErrConflict when all did), recorded as
+// their taking. It returns the first status.
+func (m *Memory) PostStatus(ctx context.Context, id string, organs []string, code, description, staff string) (bus.OutboxEntry, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.enter("PostStatus"); err != nil {
@@ -338,31 +483,48 @@ func (m *Memory) PostStatus(ctx context.Context, id string, _ []string, code, de
 	if !ok {
 		return bus.OutboxEntry{}, fmt.Errorf("inbox item %s: %w", id, bus.ErrNotFound)
 	}
-	if in.item.Type != bus.TypeDocument {
-		return bus.OutboxEntry{}, bus.Reject("not-a-document", "id", "a status answers a document; %s is a %s", id, in.item.Type)
-	}
 	c := edoc.ParseStatusCode(code)
 	switch {
 	case !c.Known():
 		return bus.OutboxEntry{}, bus.Reject(bus.RejectInvalid, "code", "%q is not a status code", code)
 	case c == edoc.StatusRecallRequested:
 		return bus.OutboxEntry{}, bus.Reject(bus.RejectStatusDirection, "code", "a recipient cannot send 13 (recall): only the sender can")
-	case c == edoc.StatusArrived && in.item.Status01 != "":
-		return bus.OutboxEntry{}, fmt.Errorf("status 01 for %s: %w", id, bus.ErrConflict)
+	case in.item.Type != bus.TypeDocument:
+		return bus.OutboxEntry{}, bus.Reject(bus.RejectStatusDirection, "id", "a status answers a document; %s is a %s", id, in.item.Type)
 	}
-	e, err := m.status(in, c, description, staff)
+	senders, err := recipientsAmong(in.item, organs)
 	if err != nil {
 		return bus.OutboxEntry{}, err
 	}
-	if c == edoc.StatusArrived {
-		in.item.Status01 = e.Message.ID
+	now := m.now()
+	var first *bus.OutboxEntry
+	for _, o := range senders {
+		var e *bus.OutboxEntry
+		if c == edoc.StatusArrived {
+			if in.item.Deliveries[o].Status01 != "" {
+				continue
+			}
+			if e, err = m.status01(in, o, now); err != nil {
+				return bus.OutboxEntry{}, err
+			}
+			m.taken(in, o, now)
+		} else if e, err = m.status(in, o, c, description, staff); err != nil {
+			return bus.OutboxEntry{}, err
+		}
+		if first == nil {
+			first = e
+		}
 	}
-	return clone(e), nil
+	if first == nil {
+		return bus.OutboxEntry{}, fmt.Errorf("status 01 for %s: %w", id, bus.ErrConflict)
+	}
+	return clone(first), nil
 }
 
-// status builds and queues a status package about in. m.mu is held.
-func (m *Memory) status(in *inboxItem, code edoc.StatusCode, description, staff string) (*bus.OutboxEntry, error) {
-	from := edoc.Organization{OrganID: in.item.Recipients[0]}
+// status builds and queues a status package from organ about in. m.mu is
+// held.
+func (m *Memory) status(in *inboxItem, organ string, code edoc.StatusCode, description, staff string) (*bus.OutboxEntry, error) {
+	from := edoc.Organization{OrganID: organ}
 	for _, o := range in.doc.Header.To {
 		if o.OrganID == from.OrganID {
 			from = o
@@ -380,7 +542,9 @@ func (m *Memory) status(in *inboxItem, code edoc.StatusCode, description, staff 
 		Type: bus.TypeStatus, Key: in.item.Key, Sender: from.OrganID, Recipients: []string{in.item.Sender},
 		Package: buf.Bytes(), SHA256: sha256.Sum256(buf.Bytes()), Attrs: map[string]string{bus.AttrStatus: string(code)},
 	}
-	return m.put(msg, "", in.item.ID), nil
+	e := m.put(msg, "", in.item.ID)
+	e.InputSHA256 = msg.SHA256
+	return e, nil
 }
 
 // Ready implements restapi.Backend.
@@ -393,27 +557,71 @@ func (m *Memory) Ready(ctx context.Context) error {
 	return m.readyErr
 }
 
+// Directory is a bus.Directory of agencies only (no edges, no
+// certificates: CheckSigner refuses every signer), for Memory.
+type Directory struct {
+	mu       sync.Mutex
+	version  int64
+	agencies map[string]bus.Agency
+}
+
+var _ bus.Directory = (*Directory)(nil)
+
+func (d *Directory) set(agencies []bus.Agency) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.agencies = make(map[string]bus.Agency, len(agencies))
+	for _, a := range agencies {
+		d.agencies[a.OrganID] = a
+	}
+	d.version++
+}
+
+// Agency implements bus.Directory.
+func (d *Directory) Agency(organID string) (bus.Agency, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	a, ok := d.agencies[organID]
+	return a, ok
+}
+
+// Edge implements bus.Directory: there are none.
+func (d *Directory) Edge(string) (bus.EdgeInfo, bool) { return bus.EdgeInfo{}, false }
+
+// CheckSigner implements bus.Directory: no certificate is bound.
+func (d *Directory) CheckSigner(organID string, _ []*x509.Certificate, _ time.Time) error {
+	return bus.Reject(bus.RejectSignerNotBound, "signer", "the test directory binds no certificate to %s", organID)
+}
+
+// Version implements bus.Directory.
+func (d *Directory) Version() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.version
+}
+
+// Agencies implements bus.Directory.
+func (d *Directory) Agencies() []bus.Agency {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := slices.Collect(maps.Values(d.agencies))
+	slices.SortFunc(out, func(a, b bus.Agency) int { return strings.Compare(a.OrganID, b.OrganID) })
+	return out
+}
+
 func clone(e *bus.OutboxEntry) bus.OutboxEntry {
 	c := *e
 	c.Message.Recipients = slices.Clone(e.Message.Recipients)
 	c.Message.Package = bytes.Clone(e.Message.Package)
 	c.Timeline = slices.Clone(e.Timeline)
+	c.Message.Attrs = maps.Clone(e.Message.Attrs)
 	return c
 }
 
 func cloneItem(it bus.InboxItem) bus.InboxItem {
 	it.Recipients = slices.Clone(it.Recipients)
+	it.Deliveries = maps.Clone(it.Deliveries)
 	return it
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 var docCounter atomic.Int64
