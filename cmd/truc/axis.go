@@ -42,8 +42,10 @@ and send signed receipts. The HTTP listener serves:
                        (a letter's per-recipient state and timeline); admin token
   /v1/directory, /v1/crls   directory and CRL sync for edges; sync token
   /v1/log/checkpoint[/{size}], /v1/log/consistency?old=&new=,
-  /v1/log/inclusion?index=&size=, /v1/log/key, /v1/log/keys
+  /v1/log/inclusion?index=&size=, /v1/log/key, /v1/log/keys,
+  /v1/log/cosigned?size=|min=|after=&upto=
                        the transparency log, for auditors
+  /v1/log/cosignatures (POST) the edges' witness cosignatures
   /admin/v1/log/leaves?key=, /admin/v1/audit/bundle?document=
                        a letter's log leaves and its evidence bundle; admin token
   /v1/audit/evidence   evidence for an edge that sent or received a letter;
@@ -360,6 +362,7 @@ func (n *axisNode) routes() (http.Handler, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, n.logKey+"\n")
 	})
+	n.witnessRoutes(mux)
 	ops := metrics.Ops{
 		Registry: n.registry,
 		Ready: func(ctx context.Context) error {

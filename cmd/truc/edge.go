@@ -21,6 +21,7 @@ import (
 	"truc.vn/truc/adapters/kafka"
 	"truc.vn/truc/adapters/metrics"
 	"truc.vn/truc/adapters/restapi"
+	"truc.vn/truc/adapters/witness"
 	"truc.vn/truc/bus"
 	"truc.vn/truc/signing"
 	"truc.vn/truc/signing/notesig"
@@ -70,6 +71,8 @@ type edgeFile struct {
 	VXP      vxpSection     `yaml:"vxp"`
 	Webhooks webhookSection `yaml:"webhooks"`
 	Folder   folderSection  `yaml:"folder"`
+	// Witness: the edge checks and cosigns the axis log's checkpoints.
+	Witness witnessSection `yaml:"witness"`
 }
 
 type edgeAxisConfig struct {
@@ -131,6 +134,7 @@ func (c *edgeFile) validate() error {
 	errs = append(errs, c.VXP.validate()...)
 	errs = append(errs, c.Webhooks.validate()...)
 	errs = append(errs, c.Folder.validate()...)
+	errs = append(errs, c.Witness.validate(c.Axis.URL)...)
 	return errors.Join(errs...)
 }
 
@@ -232,7 +236,8 @@ type edgeNode struct {
 	edge      *bus.Edge
 	api       *restapi.Handler
 	handler   http.Handler
-	tls       *tls.Config // the API's TLS (optional mTLS), nil for plain HTTP
+	tls       *tls.Config      // the API's TLS (optional mTLS), nil for plain HTTP
+	witness   *witness.Witness // nil when the edge does not witness the axis log
 	// services run beside the edge (webhooks, drop folder) until ctx ends.
 	services []func(context.Context) error
 }
@@ -384,6 +389,9 @@ func startEdge(ctx context.Context, cfg *edgeFile, log *slog.Logger, stderr io.W
 		if run != nil {
 			n.services = append(n.services, run)
 		}
+	}
+	if n.witness != nil {
+		registry.MustRegister(witnessCollector(n.witness))
 	}
 	n.handler = mux
 	return n, nil
