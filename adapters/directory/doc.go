@@ -77,6 +77,17 @@
 // them in one version, after calling AdminConfig.OnEdge (the axis creates
 // the inbox topic there).
 //
+// # Edge API
+//
+// EdgeAPIHandler lets an edge put or deactivate, on the axis, the
+// agencies it serves (what a DMS asks with VXP registerAgency and
+// deleteAgency): POST /v1/edge/agencies with the sync token and an
+// EdgeAgencyRequest signed with the edge's seal key, checked against the
+// edge's certificates in the directory. An edge may create agencies and
+// change only its own; a new agency's parent must be one of its own, and
+// its seal is bound to the agency in the same version. EdgeClient is the
+// edge's side.
+//
 // # Caveats
 //
 //   - Agencies and edges are never removed, only replaced (an agency that

@@ -61,8 +61,10 @@ type Backend interface {
 	// UpdateStatus records how the DMS took delivery of the received
 	// package docID (updateStatus): AckDone (stored; the package leaves
 	// ReceivedList), AckFail (the DMS could not take it; it leaves
-	// ReceivedList and the sender's edge is told), AckProcessing (still
-	// working; it stays listed). This is the transport-level
+	// ReceivedList and the failure is recorded where it was received: no
+	// bus message tells the sender, who sees no status 01 from that
+	// recipient; a DMS that refuses a document sends status 02),
+	// AckProcessing (still working; it stays listed). This is the transport-level
 	// acknowledgement, not a QCVN status: VXP clients send their own status
 	// 01 package with SendEdoc, so the edge must not add one on their
 	// behalf. Repeating the same status is not an error; changing done to

@@ -4,8 +4,8 @@
 // SDK can point its service.endpoint at a truc edge and work unchanged.
 //
 // Handler authenticates and decodes every operation exactly as the SDK
-// sends it, calls a Backend (the edge, which implements it) and answers in
-// the JSON shapes the SDK parses. Client speaks to any VXP endpoint (the
+// sends it, calls a Backend (EdgeBackend, over the edge node) and answers
+// in the JSON shapes the SDK parses. Client speaks to any VXP endpoint (the
 // national axis, or a truc edge) exactly as the SDK does; it was written
 // from the recorded requests, not from Handler, and the golden requests in
 // testdata check both.

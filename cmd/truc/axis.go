@@ -41,6 +41,9 @@ and send signed receipts. The HTTP listener serves:
   /admin/v1/...        the directory admin API, and /admin/v1/letters?key=
                        (a letter's per-recipient state and timeline); admin token
   /v1/directory, /v1/crls   directory and CRL sync for edges; sync token
+  /v1/edge/agencies    an edge registers or removes an agency it serves
+                       (VXP registerAgency/deleteAgency); sync token and a
+                       request signed with the edge's seal
   /v1/log/checkpoint[/{size}], /v1/log/consistency?old=&new=,
   /v1/log/inclusion?index=&size=, /v1/log/key, /v1/log/keys,
   /v1/log/cosigned?size=|min=|after=&upto=
@@ -329,6 +332,11 @@ func (n *axisNode) routes() (http.Handler, error) {
 	mux.Handle("GET /admin/v1/letters", n.adminOnly(http.HandlerFunc(n.letter)))
 	mux.Handle("/v1/directory", sync)
 	mux.Handle("/v1/crls", sync)
+	edgeAPI, err := n.edgeAPI()
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle(directory.EdgeAgencyPath, edgeAPI)
 	n.auditRoutes(mux)
 	mux.HandleFunc("GET /v1/log/checkpoint", func(w http.ResponseWriter, r *http.Request) {
 		cp, err := n.store.Log().Checkpoint(r.Context())
