@@ -17,12 +17,18 @@ func TestExampleConfigs(t *testing.T) {
 	if axis.OrganID == "" || axis.Kafka.Topics.Replication != 3 || axis.Kafka.Topics.MinInsyncReplicas != 2 {
 		t.Errorf("axis example: %+v", axis)
 	}
+	// The example names its secrets by environment variable.
+	t.Setenv("TRUC_VXP_HANOI_01_SECRET", "a VXP secret of at least 16 bytes")
+	t.Setenv("TRUC_WEBHOOK_DMS_HANOI_SECRET", "a webhook secret of at least thirty-two bytes")
 	edge, err := loadEdgeConfig(filepath.Join("..", "..", "configs", "edge.example.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if edge.ID != "hanoi" || len(edge.API.Tokens) != 1 {
 		t.Errorf("edge example: %+v", edge)
+	}
+	if err := checkWebhooks(edge); err != nil {
+		t.Errorf("edge example: %v", err)
 	}
 }
 

@@ -66,7 +66,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			key = demopki.ECDSAP256
 		}
 		fmt.Fprintf(stderr, "truc dev: creating a demo world in %s (PKI, %d edges × %d agencies)...\n", dir, *edges, *agencies)
-		m, err = devInit(dir, devOptions{Edges: *edges, Agencies: *agencies, Host: *host, BasePort: *port, KeyType: key, Prefix: "truc", FastTimes: *fast})
+		m, err = devInit(dir, devOptions{Edges: *edges, Agencies: *agencies, Host: *host, BasePort: *port, KeyType: key, Prefix: "truc", FastTimes: *fast, Integrations: true})
 		if err != nil {
 			return err
 		}
@@ -346,6 +346,11 @@ The same with curl: POST the package, then GET its timeline:
        --data-binary @%s %s/v1/documents
   curl -s -H "Authorization: Bearer $(cat %s)" %s/v1/documents/ID
 
+Follow its delivery recipient by recipient, and answer it from %s (status 03):
+
+  go run ./cmd/truc track --edge %s --token-file %s --follow ID
+  go run ./cmd/truc status --edge %s --token-file %s ITEM 03
+
 Health and metrics: %s/healthz  %s/metrics  (OpenAPI: %s/v1/openapi.json)
 `,
 		s.OrganID, s.ID,
@@ -353,5 +358,22 @@ Health and metrics: %s/healthz  %s/metrics  (OpenAPI: %s/v1/openapi.json)
 		r.ID, r.URL, rel(filepath.Join(dir, r.TokenFile)),
 		rel(filepath.Join(dir, s.TokenFile)), rel(filepath.Join(dir, "examples", "letter.xml")), s.URL,
 		rel(filepath.Join(dir, s.TokenFile)), s.URL,
+		r.ID, s.URL, rel(filepath.Join(dir, s.TokenFile)), r.URL, rel(filepath.Join(dir, r.TokenFile)),
 		m.Axis.URL, s.URL, s.URL)
+	if s.Folder != "" && r.Folder != "" {
+		fmt.Fprintf(w, `
+Drop folder: a file renamed into %s is signed and sent (then moved to
+sent/, or to failed/ with a .error.txt); letters for %s appear in %s:
+
+  cp %s %s/outbox/.letter.tmp && mv %s/outbox/.letter.tmp %s/outbox/letter.xml
+`,
+			rel(filepath.Join(dir, s.Folder, "outbox")), r.ID, rel(filepath.Join(dir, r.Folder, "inbox")),
+			rel(filepath.Join(dir, "examples", "letter.xml")), rel(filepath.Join(dir, s.Folder)), rel(filepath.Join(dir, s.Folder)), rel(filepath.Join(dir, s.Folder)))
+	}
+	if s.VXPEndpoint != "" {
+		fmt.Fprintf(w, `
+VXP-compatible API (software written for SDKVXP 2.0.1): service.endpoint %s,
+systemid %s, secret in %s.
+`, s.VXPEndpoint, s.VXPSystemID, rel(filepath.Join(dir, s.VXPSecretFile)))
+	}
 }

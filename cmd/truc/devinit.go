@@ -50,6 +50,9 @@ type devOptions struct {
 	KeyType   demopki.KeyType
 	Prefix    string // topic prefix
 	FastTimes bool   // short timeouts for tests: quick redelivery and resend
+	// Integrations gives every edge the other ways a DMS connects, for
+	// people trying them: a VXP-compatible API and a drop folder.
+	Integrations bool
 }
 
 // devPorts returns the ports of the broker, the axis and each edge.
@@ -78,6 +81,12 @@ type devNode struct {
 	URL       string `json:"url"`        // HTTP base URL
 	TokenFile string `json:"token_file"` // DMS (edge) or admin (axis) token, relative
 	OrganID   string `json:"organ_id"`   // head agency
+	// With devOptions.Integrations, for an edge: the VXP endpoint, its
+	// systemid and secret file, and the drop folder.
+	VXPEndpoint   string `json:"vxp_endpoint,omitempty"`
+	VXPSystemID   string `json:"vxp_system_id,omitempty"`
+	VXPSecretFile string `json:"vxp_secret_file,omitempty"`
+	Folder        string `json:"folder,omitempty"`
 }
 
 const devManifestFile = "dev.json"
@@ -184,15 +193,32 @@ func devInit(dir string, o devOptions) (*devManifest, error) {
 		}
 		if o.FastTimes {
 			ecfg.ResendAfter = "3s"
+			ecfg.Witness = &devWitness{Every: "1s"}
 		}
-		cfgName := "edge-" + spec.ID + ".yaml"
-		if err := writeYAML(filepath.Join(dir, cfgName), "edge "+spec.ID, ecfg); err != nil {
+		node := devNode{
+			ID: spec.ID, Config: "edge-" + spec.ID + ".yaml", URL: "http://" + o.edgeAddr(i),
+			TokenFile: tokenFile, OrganID: fmt.Sprintf("000.00.00.%s", spec.Suffix),
+		}
+		if o.Integrations {
+			node.VXPSystemID = "vxp." + spec.ID
+			node.VXPSecretFile = filepath.Join("tokens", "vxp-"+spec.ID+".secret")
+			node.VXPEndpoint = node.URL + "/vxp"
+			if _, err := writeToken(filepath.Join(dir, node.VXPSecretFile)); err != nil {
+				return nil, err
+			}
+			ecfg.VXP = &devVXP{PathPrefix: "/vxp", Systems: []devVXPSystem{{
+				ID: node.VXPSystemID, SecretFile: node.VXPSecretFile, OrganIDs: organs, ParentCodes: []string{node.OrganID},
+			}}}
+			// The folder receives every letter for the edge's agencies
+			// but leaves taking them (and the 01) to the REST DMS.
+			node.Folder = filepath.Join("folders", spec.ID)
+			no := false
+			ecfg.Folder = &devFolder{Root: node.Folder, OrganIDs: organs, TakeOnWrite: &no}
+		}
+		if err := writeYAML(filepath.Join(dir, node.Config), "edge "+spec.ID, ecfg); err != nil {
 			return nil, err
 		}
-		m.Edges = append(m.Edges, devNode{
-			ID: spec.ID, Config: cfgName, URL: "http://" + o.edgeAddr(i),
-			TokenFile: tokenFile, OrganID: fmt.Sprintf("000.00.00.%s", spec.Suffix),
-		})
+		m.Edges = append(m.Edges, node)
 	}
 	if err := writeYAML(filepath.Join(dir, "directory.yaml"), "directory", dirFile); err != nil {
 		return nil, err
@@ -254,6 +280,31 @@ type devEdgeFile struct {
 	Seal        devSeal        `yaml:"seal"`
 	API         devAPI         `yaml:"api"`
 	ResendAfter string         `yaml:"resend_after,omitempty"`
+	VXP         *devVXP        `yaml:"vxp,omitempty"`
+	Folder      *devFolder     `yaml:"folder,omitempty"`
+	Witness     *devWitness    `yaml:"witness,omitempty"`
+}
+
+type devVXP struct {
+	PathPrefix string         `yaml:"path_prefix"`
+	Systems    []devVXPSystem `yaml:"systems"`
+}
+
+type devVXPSystem struct {
+	ID          string   `yaml:"id"`
+	SecretFile  string   `yaml:"secret_file"`
+	OrganIDs    []string `yaml:"organ_ids"`
+	ParentCodes []string `yaml:"parent_codes"`
+}
+
+type devFolder struct {
+	Root        string   `yaml:"root"`
+	OrganIDs    []string `yaml:"organ_ids"`
+	TakeOnWrite *bool    `yaml:"take_on_write"`
+}
+
+type devWitness struct {
+	Every string `yaml:"every"`
 }
 
 type devEdgeAxis struct {
