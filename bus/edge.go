@@ -491,10 +491,15 @@ func (e *Edge) Outbox(ctx context.Context, q OutboxQuery) ([]OutboxEntry, error)
 func (e *Edge) Directory() Directory { return e.dir }
 
 // PostStatus builds, signs and queues a status about inbox item id from
-// each of its recipient agencies among organs (nil: all of them). Only a
-// document can be answered, with 01–06, 15 or 16; a 01 from agencies that
-// all sent one already is ErrConflict.
-func (e *Edge) PostStatus(ctx context.Context, id string, organs []string, code, description, staff string) (OutboxEntry, error) {
+// each of its recipient agencies among organs (nil: all of them), on
+// behalf of client. Only a document can be answered, with 01–06, 15 or 16;
+// a 01 from agencies that all sent one already is ErrConflict. The
+// statuses are queued in one transaction: all or none.
+//
+// With an idempotency key, a retry of the same request (same item, code,
+// description and staff) returns the first result and queues nothing; the
+// same key for another request is ErrConflict.
+func (e *Edge) PostStatus(ctx context.Context, client, idempotencyKey, id string, organs []string, code, description, staff string) (OutboxEntry, error) {
 	sc := edoc.ParseStatusCode(code)
 	switch sc {
 	case edoc.StatusArrived, edoc.StatusRejected, edoc.StatusAccepted, edoc.StatusAssigned, edoc.StatusProcessing, edoc.StatusFinished,
@@ -513,6 +518,18 @@ func (e *Edge) PostStatus(ctx context.Context, id string, organs []string, code,
 	if err != nil {
 		return OutboxEntry{}, err
 	}
+	input := statusInput(id, code, description, staff, senders)
+	if idempotencyKey != "" {
+		prev, err := e.store.ByIdempotencyKey(ctx, client, statusKey(idempotencyKey, senders[0]))
+		switch {
+		case err == nil && prev.InputSHA256 != input:
+			return OutboxEntry{}, fmt.Errorf("idempotency key %q was used for another status request: %w", idempotencyKey, ErrConflict)
+		case err == nil:
+			return prev, nil
+		case !errors.Is(err, ErrNotFound):
+			return OutboxEntry{}, err
+		}
+	}
 	if sc == edoc.StatusArrived {
 		if senders = unanswered(item, senders); len(senders) == 0 {
 			return OutboxEntry{}, fmt.Errorf("item %s was already answered with 01 (%s): %w", id, item.Status01, ErrConflict)
@@ -522,6 +539,13 @@ func (e *Edge) PostStatus(ctx context.Context, id string, organs []string, code,
 	if err != nil {
 		return OutboxEntry{}, err
 	}
+	for i := range statuses {
+		statuses[i].Client = client
+		if idempotencyKey != "" {
+			statuses[i].IdempotencyKey = statusKey(idempotencyKey, statuses[i].Message.Sender)
+			statuses[i].InputSHA256 = input
+		}
+	}
 	if sc == edoc.StatusArrived {
 		item, err := e.store.Take(ctx, id, Taking{At: e.cfg.Now(), Organs: senders, Statuses: statuses})
 		if err != nil {
@@ -530,17 +554,39 @@ func (e *Edge) PostStatus(ctx context.Context, id string, organs []string, code,
 		e.kickPublisher()
 		return e.store.Sent(ctx, item.Deliveries[senders[0]].Status01)
 	}
-	var first OutboxEntry
-	for i, st := range statuses {
-		stored, _, err := e.put(ctx, st)
-		if err != nil {
-			return OutboxEntry{}, err
-		}
-		if i == 0 {
-			first = stored
+	stored, err := e.store.PutMany(ctx, statuses)
+	if err != nil {
+		return OutboxEntry{}, fmt.Errorf("queueing status %s about %s: %w", code, id, err)
+	}
+	if h := e.cfg.Hooks.Submitted; h != nil {
+		for range stored {
+			h(TypeStatus)
 		}
 	}
-	return first, nil
+	e.log.Info("edge: queued statuses", "item_id", id, "status", code, "count", len(stored))
+	e.kickPublisher()
+	return stored[0], nil
+}
+
+// statusInput identifies a status request, for its idempotency key.
+func statusInput(id, code, description, staff string, senders []string) [32]byte {
+	h := sha256.New()
+	for _, f := range append([]string{id, code, description, staff}, senders...) {
+		h.Write([]byte(f))
+		h.Write([]byte{0})
+	}
+	return [32]byte(h.Sum(nil))
+}
+
+// statusKey is the idempotency key of the status from sender of a request
+// with key: one request queues one status per agency. A long key is
+// hashed, so that the result stays within the stores' 255 bytes.
+func statusKey(key, sender string) string {
+	if k := key + "/" + sender; len(k) <= 128 {
+		return k
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "sha256:" + hex.EncodeToString(sum[:]) + "/" + sender
 }
 
 // statuses builds and signs one status package per recipient of item

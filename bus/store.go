@@ -338,6 +338,11 @@ type EdgeStore interface {
 	// entries are put by Take, never by Put.)
 	Put(ctx context.Context, e OutboxEntry) (stored OutboxEntry, created bool, err error)
 
+	// PutMany puts entries as Put does, all in one transaction: all of
+	// them or none. An entry whose idempotency key was seen (same bytes)
+	// is not put again; the stored entry takes its place in the result.
+	PutMany(ctx context.Context, entries []OutboxEntry) ([]OutboxEntry, error)
+
 	// ByIdempotencyKey returns the entry put by client with key, or
 	// ErrNotFound: the edge checks it before signing a retried submission.
 	ByIdempotencyKey(ctx context.Context, client, key string) (OutboxEntry, error)

@@ -904,6 +904,33 @@ func (es *EdgeStore) Put(ctx context.Context, e bus.OutboxEntry) (bus.OutboxEntr
 	return stored, created, nil
 }
 
+// PutMany implements bus.EdgeStore.
+func (es *EdgeStore) PutMany(ctx context.Context, entries []bus.OutboxEntry) ([]bus.OutboxEntry, error) {
+	es2 := slices.Clone(entries)
+	for i := range es2 {
+		if err := checkOutboxEntry(&es2[i], es.s.cfg.Now); err != nil {
+			return nil, fmt.Errorf("putting outbox entries: [%d] %q: %w", i, clipText(es2[i].Message.ID), err)
+		}
+	}
+	var stored []bus.OutboxEntry
+	err := es.s.commit(ctx, func(tx *bolt.Tx) error {
+		stored = stored[:0]
+		b := edgeBuckets(tx)
+		for i, e := range es2 {
+			st, _, err := b.put(e, true)
+			if err != nil {
+				return fmt.Errorf("[%d] %s: %w", i, e.Message.ID, err)
+			}
+			stored = append(stored, st)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("putting outbox entries: %w", err)
+	}
+	return stored, nil
+}
+
 // ByIdempotencyKey implements bus.EdgeStore.
 func (es *EdgeStore) ByIdempotencyKey(ctx context.Context, client, key string) (bus.OutboxEntry, error) {
 	var e bus.OutboxEntry

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -95,7 +96,7 @@ func place(dir, name, suffix string, ours func(sidecar []byte) bool) (string, bo
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return "", false, err
 		}
-		side, err := os.ReadFile(filepath.Join(dir, cand+suffix))
+		side, err := readSidecar(filepath.Join(dir, cand+suffix))
 		if errors.Is(err, fs.ErrNotExist) {
 			return cand, false, nil
 		} else if err != nil {
@@ -106,6 +107,33 @@ func place(dir, name, suffix string, ours func(sidecar []byte) bool) (string, bo
 		}
 	}
 	return "", false, fmt.Errorf("%d files named like %q in %s already", maxCollisions, base, dir)
+}
+
+// maxSidecarBytes bounds what place reads of an existing sidecar: the
+// folder's own are a few hundred bytes.
+const maxSidecarBytes = 64 << 10
+
+// readSidecar reads a sidecar place finds in sent/ or failed/, which the
+// DMS shares: as the files of outbox/ are read (no link followed, no
+// blocking on a FIFO), and bounded. Anything but a regular file (a link, a
+// FIFO, a directory) reads as empty: not the folder's, so place moves on.
+func readSidecar(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, openFlags, 0)
+	if err != nil {
+		if isLoop(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, nil
+	}
+	return io.ReadAll(io.LimitReader(f, maxSidecarBytes))
 }
 
 // writeAtomic writes data to dir/name (replaceFile) and fsyncs dir: once

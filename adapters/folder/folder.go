@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -33,8 +34,9 @@ type Edge interface {
 	// up for DMSs that send their own). Taking again is not an error.
 	Take(ctx context.Context, id string, organs []string) (bus.InboxItem, error)
 	// PostStatus builds, signs and queues a status about inbox item id
-	// from its recipients among organs.
-	PostStatus(ctx context.Context, id string, organs []string, code, description, staff string) (bus.OutboxEntry, error)
+	// from its recipients among organs; a repeat with the same client and
+	// idempotency key returns the first result.
+	PostStatus(ctx context.Context, client, idempotencyKey, id string, organs []string, code, description, staff string) (bus.OutboxEntry, error)
 	// Outbox lists outbox entries, newest first: a restarted folder looks
 	// for a status it may have posted just before a crash.
 	Outbox(ctx context.Context, q bus.OutboxQuery) ([]bus.OutboxEntry, error)
@@ -100,13 +102,19 @@ func (f *Folder) ensureDirs() error {
 // error only when it cannot start (the folder is locked by another
 // process, the state is unreadable), and nil once ctx ends.
 func (f *Folder) Run(ctx context.Context) error {
+	// A folder removed since New is made again before anything reads it.
+	if err := f.ensureDirs(); err != nil {
+		return err
+	}
 	lock, err := lockDir(f.state)
 	if err != nil {
 		return err
 	}
 	defer lock.Close()
 	for _, d := range []string{f.inbox, f.sent, f.failed, f.state, f.statusDir()} {
-		if err := cleanTemp(d); err != nil {
+		// A folder removed meanwhile has nothing to clean; the loops make
+		// it again.
+		if err := cleanTemp(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("folder: cleaning %s: %w", d, err)
 		}
 	}

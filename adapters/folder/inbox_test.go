@@ -265,7 +265,7 @@ func TestStatusRequestCrash(t *testing.T) {
 	sum := sha256.Sum256(body)
 	intent, _ := json.Marshal(folder.StatusIntent{File: "xong.status.json", SHA256: hex.EncodeToString(sum[:]), Item: it.ID, Code: "05", Started: time.Now().UTC()})
 	writeFileNamed(folder.IntentName("xong.status.json", sum), intent)(t, filepath.Join(cfg.Root, ".state", "status"))
-	posted, err := w.edge.PostStatus(context.Background(), it.ID, cfg.OrganIDs, "05", "Đã xử lý xong", "")
+	posted, err := w.edge.PostStatus(context.Background(), "folder", "", it.ID, cfg.OrganIDs, "05", "Đã xử lý xong", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -219,7 +219,11 @@ func (f *Folder) postStatus(ctx context.Context, name string, info fs.FileInfo, 
 			f.log.Warn("folder: writing a status intent", "file", printable(name), "err", err)
 			return retry
 		}
-		entry, err := f.edge.PostStatus(ctx, req.Item, f.cfg.OrganIDs, req.Code, req.Description, req.Staff)
+		// The key makes a repeat after a crash (before the intent records
+		// the result) return the status already queued.
+		nameSum := sha256.Sum256([]byte(in.File))
+		key := "folder-status/" + hex.EncodeToString(nameSum[:8]) + "/" + in.SHA256
+		entry, err := f.edge.PostStatus(ctx, f.cfg.Client, key, req.Item, f.cfg.OrganIDs, req.Code, req.Description, req.Staff)
 		if err != nil {
 			o := f.refused(ctx, name, info, sum, err)
 			if o == moved {

@@ -58,7 +58,11 @@ type Backend interface {
 	// recipients) (code: two digits, allowed codes depend on direction;
 	// *bus.RejectError with Field "code" when not allowed; bus.ErrConflict
 	// for a second 01).
-	PostStatus(ctx context.Context, id string, organs []string, code, description, staff string) (bus.OutboxEntry, error)
+	//
+	// client and idempotencyKey ("" for none) make a retry safe: the same
+	// key for the same request returns the first result; for another
+	// request it is bus.ErrConflict.
+	PostStatus(ctx context.Context, client, idempotencyKey, id string, organs []string, code, description, staff string) (bus.OutboxEntry, error)
 	// Directory is the directory the edge routes with (its Agencies feed
 	// GET /v1/directory/agencies and the names of built documents). It
 	// may change between calls; Version tells when.

@@ -45,7 +45,7 @@ func (f *fastBackend) Item(context.Context, string) (bus.InboxItem, []byte, erro
 func (f *fastBackend) Take(context.Context, string, []string) (bus.InboxItem, error) {
 	return f.items[0], nil
 }
-func (f *fastBackend) PostStatus(context.Context, string, []string, string, string, string) (bus.OutboxEntry, error) {
+func (f *fastBackend) PostStatus(context.Context, string, string, string, []string, string, string, string) (bus.OutboxEntry, error) {
 	return f.entry, nil
 }
 func (f *fastBackend) Ready(context.Context) error { return nil }

@@ -546,6 +546,10 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, c *caller) *Pro
 	if p := checkMediaType(r, "application/json"); p != nil {
 		return p
 	}
+	key, p := idempotencyKey(r)
+	if p != nil {
+		return p
+	}
 	body, p := readBody(w, r, maxSmallBody)
 	if p != nil {
 		return p
@@ -562,7 +566,7 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, c *caller) *Pro
 	if p != nil {
 		return p
 	}
-	e, err := h.backend.PostStatus(r.Context(), id, c.own(seen.Recipients), string(code), desc, staff)
+	e, err := h.backend.PostStatus(r.Context(), c.name, key, id, c.own(seen.Recipients), string(code), desc, staff)
 	if err != nil {
 		return h.backendProblem(r, "status", c, err, "no inbox item "+id+" for your agencies", "status 01 was already sent for this item")
 	}

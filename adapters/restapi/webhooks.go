@@ -76,6 +76,9 @@ type WebhookQuery struct {
 	// Organs are the OrganIds of the caller: only deliveries whose
 	// OrganIDs include one of them.
 	Organs []string
+	// Client is the caller's token name: only deliveries of subscriptions
+	// it administers (WebhookDelivery.Client).
+	Client string
 }
 
 // WebhookDelivery is the push of one inbox item to one DMS URL, through
@@ -92,6 +95,10 @@ type WebhookDelivery struct {
 	ItemID string `json:"item_id"`
 	// OrganIDs are the recipient agencies the push is for.
 	OrganIDs []string `json:"organ_ids"`
+	// Client is the token name that administers the delivery's
+	// subscription: only it may see and retry the delivery. "" lets any
+	// token acting for one of OrganIDs (a backend without the notion).
+	Client string `json:"-"`
 	// URL is where it is pushed, without any user information.
 	URL   string       `json:"url"`
 	State WebhookState `json:"state"`
@@ -131,7 +138,7 @@ func (h *Handler) webhookDeliveries(w http.ResponseWriter, r *http.Request, c *c
 	if p != nil {
 		return p
 	}
-	wq := WebhookQuery{Limit: DefaultWebhookLimit, Organs: slices.Clone(c.organs)}
+	wq := WebhookQuery{Limit: DefaultWebhookLimit, Organs: slices.Clone(c.organs), Client: c.name}
 	if v, ok := q["state"]; ok {
 		if wq.State = WebhookState(v); !wq.State.Valid() {
 			return problem(http.StatusBadRequest, ReasonBadParameter, "state", "must be pending, delivered or failed")
@@ -164,7 +171,7 @@ func (h *Handler) webhookDeliveries(w http.ResponseWriter, r *http.Request, c *c
 			return h.backendProblem(r, "webhook deliveries", c, fmt.Errorf("webhooks listed delivery %s (seq %d, %s) for cursor %d, state %q", d.ID, d.Seq, d.State, page.Next, wq.State), "", "")
 		}
 		page.Next = d.Seq
-		if !slices.ContainsFunc(d.OrganIDs, c.actsFor) {
+		if !slices.ContainsFunc(d.OrganIDs, c.actsFor) || d.Client != "" && d.Client != c.name {
 			continue // not the caller's: never shown
 		}
 		page.Deliveries = append(page.Deliveries, webhookJSON(d))
@@ -202,7 +209,7 @@ func (h *Handler) retryWebhook(w http.ResponseWriter, r *http.Request, c *caller
 	if err != nil {
 		return h.backendProblem(r, "webhook retry", c, err, notFound, "")
 	}
-	if !slices.ContainsFunc(d.OrganIDs, c.actsFor) {
+	if !slices.ContainsFunc(d.OrganIDs, c.actsFor) || d.Client != "" && d.Client != c.name {
 		return problem(http.StatusNotFound, ReasonNotFound, "id", "%s", notFound)
 	}
 	d, err = h.webhooks.Retry(r.Context(), id)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,12 @@ const maxAnswer = 64 << 10
 // post makes one attempt of delivery r: it reads the package, POSTs the
 // envelope and, on a 2xx, takes the item unless s keeps items untaken.
 func (d *Dispatcher) post(ctx context.Context, s *subscription, r Delivery) outcome {
+	// Only the agencies the subscription serves now: one may have left it
+	// since the delivery was queued.
+	r.Recipients = slices.DeleteFunc(slices.Clone(r.Recipients), func(o string) bool { return !s.organs[o] })
+	if len(r.Recipients) == 0 {
+		return outcome{permanent: true, err: "the subscription no longer serves any recipient of the item"}
+	}
 	_, pkg, err := d.src.Item(ctx, r.ItemID)
 	if errors.Is(err, bus.ErrNotFound) {
 		return outcome{permanent: true, err: "the item is no longer in the edge inbox"}

@@ -45,6 +45,7 @@ func TestEdgeStore(t *testing.T, newStore func(t *testing.T) bus.EdgeStore) {
 		{"TakePerAgency", testEdgeTakePerAgency},
 		{"TakeAcks", testEdgeTakeAcks},
 		{"OutboxQuery", testEdgeOutboxQuery},
+		{"PutManyAllOrNothing", testEdgePutMany},
 		{"ReceiveRoundTripAndDedup", testEdgeReceive},
 		{"ReceiveTimeline", testEdgeReceiveTimeline},
 		{"ReceiveRefusesInvalidWritingNothing", testEdgeReceiveInvalid},
@@ -754,6 +755,46 @@ func testEdgeTakeAtomic(t *testing.T, s bus.EdgeStore) {
 	got, _ := mustItem(t, s, in.ID)
 	wantItem(t, "item after failed Takes", got, in)
 	wantUnsettled(t, s, edgeAt(1000), 10, "taken-id")
+}
+
+// testEdgePutMany: entries are put together or not at all; a retry with
+// the same idempotency keys puts nothing and returns the stored entries.
+func testEdgePutMany(t *testing.T, s bus.EdgeStore) {
+	item, pkg := edgeItem2(t, "many")
+	in := mustReceive(t, s, item, pkg, nil)
+	keyed := func(e bus.OutboxEntry, key string) bus.OutboxEntry {
+		e.Client, e.IdempotencyKey, e.InputSHA256 = "dms-a", key, sha256.Sum256([]byte("request"))
+		return e
+	}
+	a := keyed(edgeStatusFrom(t, "s03-a", "03", in.ID, edgeRecipient), "k/a")
+	b := keyed(edgeStatusFrom(t, "s03-b", "03", in.ID, edgeRecipient2), "k/b")
+	bad := b
+	bad.Message.SHA256[0] ^= 1
+	if _, err := s.PutMany(logCtx(t), []bus.OutboxEntry{a, bad}); err == nil {
+		t.Fatal("PutMany with an invalid second entry succeeded")
+	}
+	wantNotSent(t, s, "s03-a")
+	taken := edgeDoc(t, "taken", "d1")
+	mustPut(t, s, taken)
+	clash := b
+	clash.Message.ID = "taken"
+	if _, err := s.PutMany(logCtx(t), []bus.OutboxEntry{a, clash}); !errors.Is(err, bus.ErrConflict) {
+		t.Fatalf("PutMany with a taken message ID: %v, want ErrConflict", err)
+	}
+	wantNotSent(t, s, "s03-a")
+
+	stored, err := s.PutMany(logCtx(t), []bus.OutboxEntry{a, b})
+	if err != nil || len(stored) != 2 || stored[0].Message.ID != "s03-a" || stored[1].Message.ID != "s03-b" {
+		t.Fatalf("PutMany = %d entries, %v", len(stored), err)
+	}
+	again := []bus.OutboxEntry{keyed(edgeStatusFrom(t, "s03-a2", "03", in.ID, edgeRecipient), "k/a"), keyed(edgeStatusFrom(t, "s03-b2", "03", in.ID, edgeRecipient2), "k/b")}
+	stored, err = s.PutMany(logCtx(t), again)
+	if err != nil || len(stored) != 2 || stored[0].Message.ID != "s03-a" || stored[1].Message.ID != "s03-b" {
+		t.Fatalf("PutMany retried with the same keys = %v, %v; want the first entries", stored, err)
+	}
+	wantNotSent(t, s, "s03-a2")
+	wantNotSent(t, s, "s03-b2")
+	wantUnsettled(t, s, edgeAt(1000), 10, "taken", "s03-a", "s03-b")
 }
 
 // testEdgeOutboxQuery: Outbox lists newest first, filters, pages by Seq,

@@ -47,6 +47,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	port := fs.Int("port", 8700, "base `port`: the broker listens on it, the axis on +1, the edges on +2... (first start only)")
 	ecdsa := fs.Bool("ecdsa", false, "give the demo PKI P-256 keys instead of RSA-2048 (first start only)")
 	fast := fs.Bool("fast", false, "short timeouts (redelivery, resend, consumer sessions), for tests (first start only)")
+	integrations := fs.Bool("integrations", true, "give every edge a VXP-compatible endpoint and a drop folder (first start only)")
 	initOnly := fs.Bool("init-only", false, "create the demo world and exit")
 	logLevel := fs.String("log-level", "warn", "log `level` of the nodes: debug, info, warn, error")
 	if err := parseFlags(fs, args, stdout); err != nil {
@@ -66,7 +67,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			key = demopki.ECDSAP256
 		}
 		fmt.Fprintf(stderr, "truc dev: creating a demo world in %s (PKI, %d edges × %d agencies)...\n", dir, *edges, *agencies)
-		m, err = devInit(dir, devOptions{Edges: *edges, Agencies: *agencies, Host: *host, BasePort: *port, KeyType: key, Prefix: "truc", FastTimes: *fast, Integrations: true})
+		m, err = devInit(dir, devOptions{Edges: *edges, Agencies: *agencies, Host: *host, BasePort: *port, KeyType: key, Prefix: "truc", FastTimes: *fast, Integrations: *integrations})
 		if err != nil {
 			return err
 		}

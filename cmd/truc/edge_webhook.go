@@ -278,10 +278,16 @@ type webhookAdmin struct{ d *webhook.Dispatcher }
 var _ restapi.Webhooks = webhookAdmin{}
 
 func (a webhookAdmin) Deliveries(ctx context.Context, q restapi.WebhookQuery) ([]restapi.WebhookDelivery, error) {
-	if len(q.Organs) == 0 {
+	var subs []string // the subscriptions this client administers
+	for _, n := range a.d.Subscriptions() {
+		if s, ok := a.d.Subscription(n); ok && s.Client == q.Client {
+			subs = append(subs, n)
+		}
+	}
+	if len(q.Organs) == 0 || len(subs) == 0 {
 		return nil, nil
 	}
-	ds, err := a.d.Deliveries(ctx, webhook.Query{Organs: q.Organs, State: webhook.State(q.State), After: q.After, Limit: q.Limit})
+	ds, err := a.d.Deliveries(ctx, webhook.Query{Subscriptions: subs, Organs: q.Organs, State: webhook.State(q.State), After: q.After, Limit: q.Limit})
 	if err != nil {
 		return nil, err
 	}
@@ -309,12 +315,16 @@ func (a webhookAdmin) Retry(ctx context.Context, id string) (restapi.WebhookDeli
 }
 
 func (a webhookAdmin) convert(d webhook.Delivery) restapi.WebhookDelivery {
-	var where string
+	var where, client string
 	if s, ok := a.d.Subscription(d.Subscription); ok {
-		where = publicURL(s.URL)
+		where, client = publicURL(s.URL), s.Client
+	}
+	if client == "" {
+		// A subscription no longer configured: nobody administers it.
+		client = "\x00"
 	}
 	return restapi.WebhookDelivery{
-		ID: d.ID, Seq: d.Seq, ItemID: d.ItemID, OrganIDs: d.Recipients, URL: where,
+		ID: d.ID, Seq: d.Seq, ItemID: d.ItemID, OrganIDs: d.Recipients, URL: where, Client: client,
 		State: restapi.WebhookState(d.State), Attempts: d.Attempts, LastError: d.LastError,
 		CreatedAt: d.CreatedAt, LastAttemptAt: d.LastAttemptAt, NextAttemptAt: d.NextAttemptAt, DeliveredAt: d.DeliveredAt,
 	}

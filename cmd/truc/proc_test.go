@@ -170,7 +170,7 @@ func startProcWorld(t testing.TB, edges, agencies int) *procWorld {
 	t.Helper()
 	dir := t.TempDir()
 	base := freeBasePort(t, edges+2)
-	out, err := exec.Command(trucBinary(t), "dev", "--init-only", "--fast", "--data", dir,
+	out, err := exec.Command(trucBinary(t), "dev", "--init-only", "--fast", "--integrations=false", "--data", dir,
 		"--edges", strconv.Itoa(edges), "--agencies", strconv.Itoa(agencies), "--port", strconv.Itoa(base)).CombinedOutput()
 	if err != nil {
 		t.Fatalf("truc dev --init-only: %v\n%s", err, out)

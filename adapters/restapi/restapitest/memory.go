@@ -29,17 +29,25 @@ type Memory struct {
 	now func() time.Time
 	dir *Directory
 
-	mu       sync.Mutex
-	outbox   map[string]*bus.OutboxEntry // message ID → entry
-	outSeq   uint64                      // the Seq of the latest outbox entry
-	idem     map[string]string           // client + "\x00" + key → message ID
-	inbox    []*inboxItem                // in Seq order; Seq = index + 1
-	byID     map[string]*inboxItem
-	changed  chan struct{} // closed and replaced when an item arrives
-	nextID   int
-	readyErr error
-	failNext error
-	calls    map[string]int
+	mu     sync.Mutex
+	outbox map[string]*bus.OutboxEntry // message ID → entry
+	outSeq uint64                      // the Seq of the latest outbox entry
+	idem   map[string]string           // client + "\x00" + key → message ID
+	// statusIdem: client + "\x00" + key of a status request → the request
+	// and its result.
+	statusIdem map[string]statusRequest
+	inbox      []*inboxItem // in Seq order; Seq = index + 1
+	byID       map[string]*inboxItem
+	changed    chan struct{} // closed and replaced when an item arrives
+	nextID     int
+	readyErr   error
+	failNext   error
+	calls      map[string]int
+}
+
+type statusRequest struct {
+	request string // the item, code, description, staff and organs
+	result  string // message ID of the first status
 }
 
 type inboxItem struct {
@@ -54,13 +62,14 @@ var _ restapi.Backend = (*Memory)(nil)
 // directory is empty (see SetAgencies).
 func NewMemory() *Memory {
 	return &Memory{
-		now:     time.Now,
-		dir:     &Directory{},
-		outbox:  map[string]*bus.OutboxEntry{},
-		idem:    map[string]string{},
-		byID:    map[string]*inboxItem{},
-		changed: make(chan struct{}),
-		calls:   map[string]int{},
+		now:        time.Now,
+		dir:        &Directory{},
+		outbox:     map[string]*bus.OutboxEntry{},
+		idem:       map[string]string{},
+		statusIdem: map[string]statusRequest{},
+		byID:       map[string]*inboxItem{},
+		changed:    make(chan struct{}),
+		calls:      map[string]int{},
 	}
 }
 
@@ -473,12 +482,32 @@ func recipientsAmong(it bus.InboxItem, organs []string) ([]string, error) {
 // each of the item's recipients among organs (nil: all); for 01, only
 // from those that sent none (bus.ErrConflict when all did), recorded as
 // their taking. It returns the first status.
-func (m *Memory) PostStatus(ctx context.Context, id string, organs []string, code, description, staff string) (bus.OutboxEntry, error) {
+//
+// With an idempotency key, the same request again returns the first result
+// and queues nothing; another request under the key is bus.ErrConflict.
+func (m *Memory) PostStatus(ctx context.Context, client, idempotencyKey, id string, organs []string, code, description, staff string) (bus.OutboxEntry, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.enter("PostStatus"); err != nil {
 		return bus.OutboxEntry{}, err
 	}
+	request := strings.Join(append([]string{id, code, description, staff}, organs...), "\x00")
+	idem := client + "\x00" + idempotencyKey
+	if prev, ok := m.statusIdem[idem]; ok && idempotencyKey != "" {
+		if prev.request != request {
+			return bus.OutboxEntry{}, fmt.Errorf("idempotency key %q was used for another status request: %w", idempotencyKey, bus.ErrConflict)
+		}
+		return clone(m.outbox[prev.result]), nil
+	}
+	e, err := m.postStatus(id, organs, code, description, staff)
+	if err == nil && idempotencyKey != "" {
+		m.statusIdem[idem] = statusRequest{request: request, result: e.Message.ID}
+	}
+	return e, err
+}
+
+// postStatus is PostStatus without its idempotency key; m.mu is held.
+func (m *Memory) postStatus(id string, organs []string, code, description, staff string) (bus.OutboxEntry, error) {
 	in, ok := m.byID[id]
 	if !ok {
 		return bus.OutboxEntry{}, fmt.Errorf("inbox item %s: %w", id, bus.ErrNotFound)

@@ -66,13 +66,13 @@ func TestMemory(t *testing.T) {
 	if err != nil || taken.TakenAt.IsZero() || taken.Status01 == "" {
 		t.Fatalf("Take: %+v %v", taken, err)
 	}
-	if _, err := m.PostStatus(ctx, in.ID, nil, "01", "", ""); !errors.Is(err, bus.ErrConflict) {
+	if _, err := m.PostStatus(ctx, "dms", "", in.ID, nil, "01", "", ""); !errors.Is(err, bus.ErrConflict) {
 		t.Fatalf("second 01: %v", err)
 	}
-	if _, err := m.PostStatus(ctx, in.ID, nil, "13", "", ""); !errors.As(err, &re) || re.Field != "code" {
+	if _, err := m.PostStatus(ctx, "dms", "", in.ID, nil, "13", "", ""); !errors.As(err, &re) || re.Field != "code" {
 		t.Fatalf("13 from a recipient: %v", err)
 	}
-	st, err := m.PostStatus(ctx, in.ID, nil, "03", "Đã vào sổ", "Văn thư")
+	st, err := m.PostStatus(ctx, "dms", "", in.ID, nil, "03", "Đã vào sổ", "Văn thư")
 	if err != nil {
 		t.Fatal(err)
 	}
