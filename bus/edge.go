@@ -236,6 +236,10 @@ func (e *Edge) Submit(ctx context.Context, client string, organs []string, pkg [
 	if err != nil {
 		return OutboxEntry{}, false, err
 	}
+	inboxID, err := e.answers01(ctx, msg)
+	if err != nil {
+		return OutboxEntry{}, false, err
+	}
 	// A package the DMS signed itself with a certificate bound to its
 	// sender goes as it is; anything else (no signature, a legacy or
 	// placeholder one, a signer not bound) is signed with the seal key.
@@ -253,10 +257,43 @@ func (e *Edge) Submit(ctx context.Context, client string, organs []string, pkg [
 		IdempotencyKey: idempotencyKey,
 		InputSHA256:    input,
 		Client:         client,
+		InboxID:        inboxID,
 		CreatedAt:      e.cfg.Now(),
 	}
 	entry.Timeline = []TimelineEvent{{Kind: TimelineSubmitted, At: entry.CreatedAt, SHA256: hex.EncodeToString(msg.SHA256[:]), MessageID: msg.ID}}
 	return e.put(ctx, entry)
+}
+
+// answers01 returns, for a status 01 a DMS sends itself (VXP clients do),
+// the inbox item it answers: the newest document with its key addressed
+// to its sender that the sender has not answered with 01 yet. The outbox
+// then records the 01 against the item in the same transaction, so that
+// an agency never sends two (ErrConflict when it already did). It returns
+// "" for other messages, and for a 01 about a document this edge never
+// received (the axis judges it).
+func (e *Edge) answers01(ctx context.Context, m Message) (string, error) {
+	if m.Type != TypeStatus || m.Attrs[AttrStatus] != string(edoc.StatusArrived) {
+		return "", nil
+	}
+	items, err := e.store.InboxByKey(ctx, m.Key)
+	if err != nil {
+		return "", err
+	}
+	answered := ""
+	for _, it := range slices.Backward(items) {
+		if it.Type != TypeDocument || !slices.Contains(it.Recipients, m.Sender) {
+			continue
+		}
+		if d := it.Deliveries[m.Sender]; d.Status01 != "" {
+			answered = d.Status01
+			continue
+		}
+		return it.ID, nil
+	}
+	if answered != "" {
+		return "", fmt.Errorf("%s already answered the document with status 01 (%s): %w", m.Sender, answered, ErrConflict)
+	}
+	return "", nil
 }
 
 // signedBy reports whether pkg already carries a signature that verifies

@@ -387,6 +387,10 @@ type EdgeStore interface {
 	// Inbox returns up to limit items with Seq > after, in Seq order.
 	Inbox(ctx context.Context, after uint64, limit int) ([]InboxItem, error)
 
+	// InboxByKey returns the inbox items with root-document key key, in
+	// Seq order.
+	InboxByKey(ctx context.Context, key string) ([]InboxItem, error)
+
 	// Item returns the inbox item with id and its package bytes, or
 	// ErrNotFound.
 	Item(ctx context.Context, id string) (InboxItem, []byte, error)

@@ -58,13 +58,16 @@ var (
 	bucketInboxPkg       = []byte("edge.inbox.pkg")
 	bucketInboxSHA       = []byte("edge.inbox.sha")
 	bucketInboxID        = []byte("edge.inbox.id")
+	// bucketInboxKey indexes inbox items by root-document key: key, 0,
+	// seq → nothing (schema 3).
+	bucketInboxKey = []byte("edge.inbox.key")
 )
 
 func init() {
 	schemaBuckets = append(schemaBuckets,
 		bucketOutbox, bucketOutboxPkg, bucketOutboxSeq, bucketOutboxDue, bucketOutboxSHA,
 		bucketOutboxIdem, bucketOutboxKey, bucketOutboxEvents, bucketOutboxEventSHA,
-		bucketInbox, bucketInboxPkg, bucketInboxSHA, bucketInboxID)
+		bucketInbox, bucketInboxPkg, bucketInboxSHA, bucketInboxID, bucketInboxKey)
 }
 
 // Bounds the edge store puts on fields bus.Message.Validate does not cover.
@@ -340,7 +343,7 @@ func edgeEventKey(seq uint64, n uint32) []byte {
 type edgeTx struct {
 	outbox, outboxPkg, outboxSeq, outboxDue, outboxSHA, outboxIdem, outboxKey *bolt.Bucket
 	events, eventSHA                                                          *bolt.Bucket
-	inbox, inboxPkg, inboxSHA, inboxID                                        *bolt.Bucket
+	inbox, inboxPkg, inboxSHA, inboxID, inboxKey                              *bolt.Bucket
 }
 
 func edgeBuckets(tx *bolt.Tx) edgeTx {
@@ -352,6 +355,7 @@ func edgeBuckets(tx *bolt.Tx) edgeTx {
 		eventSHA: tx.Bucket(bucketOutboxEventSHA),
 		inbox:    tx.Bucket(bucketInbox), inboxPkg: tx.Bucket(bucketInboxPkg),
 		inboxSHA: tx.Bucket(bucketInboxSHA), inboxID: tx.Bucket(bucketInboxID),
+		inboxKey: tx.Bucket(bucketInboxKey),
 	}
 	if tx.Writable() {
 		// Keys that only grow: fill pages instead of leaving half of each
@@ -671,6 +675,48 @@ func migrateEdge1to2(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// migrateEdge2to3 builds the inbox index by root-document key.
+func migrateEdge2to3(tx *bolt.Tx) error {
+	inbox := tx.Bucket(bucketInbox)
+	if inbox == nil {
+		return nil
+	}
+	idx, err := tx.CreateBucketIfNotExists(bucketInboxKey)
+	if err != nil {
+		return err
+	}
+	return inbox.ForEach(func(k, v []byte) error {
+		var r inboxRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("%w: inbox item %x: %w", ErrCorrupt, k, err)
+		}
+		return idx.Put(binary.BigEndian.AppendUint64(edgeRootKeyPrefix(r.Key), r.Seq), nil)
+	})
+}
+
+// InboxByKey implements bus.EdgeStore.
+func (es *EdgeStore) InboxByKey(ctx context.Context, key string) ([]bus.InboxItem, error) {
+	var out []bus.InboxItem
+	err := es.s.view(ctx, func(tx *bolt.Tx) error {
+		out = out[:0]
+		b := edgeBuckets(tx)
+		prefix := edgeRootKeyPrefix(key)
+		c := b.inboxKey.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, _ = c.Next() {
+			r, err := b.inboxRecord(k[len(prefix):])
+			if err != nil {
+				return err
+			}
+			out = append(out, r.item())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("inbox items of %q: %w", clipText(key), err)
+	}
+	return out, nil
 }
 
 // answer01 records that status 01 id was sent from organ for the item.
@@ -1220,6 +1266,9 @@ func (es *EdgeStore) Receive(ctx context.Context, item bus.InboxItem, pkg []byte
 		if err := b.inboxID.Put([]byte(it.ID), edgeSeqKey(seq)); err != nil {
 			return err
 		}
+		if err := b.inboxKey.Put(binary.BigEndian.AppendUint64(edgeRootKeyPrefix(it.Key), seq), nil); err != nil {
+			return err
+		}
 		if timeline != nil {
 			r, err := b.recordBySHA(timeline.SHA256)
 			switch {
@@ -1512,7 +1561,7 @@ func (es *EdgeStore) Check(ctx context.Context) error {
 			{name: bucketOutboxDue, b: b.outboxDue}, {name: bucketOutboxSHA, b: b.outboxSHA},
 			{name: bucketOutboxIdem, b: b.outboxIdem}, {name: bucketOutboxKey, b: b.outboxKey},
 			{name: bucketInboxPkg, b: b.inboxPkg, keyOnly: true}, {name: bucketInboxSHA, b: b.inboxSHA},
-			{name: bucketInboxID, b: b.inboxID},
+			{name: bucketInboxID, b: b.inboxID}, {name: bucketInboxKey, b: b.inboxKey, keyOnly: true},
 		} {
 			ix.want = map[string]string{}
 			indexes[ix.b] = &ix
@@ -1622,6 +1671,7 @@ func (es *EdgeStore) Check(ctx context.Context) error {
 			expect(b.inboxPkg, k, pkg)
 			expect(b.inboxSHA, r.SHA256[:], k)
 			expect(b.inboxID, []byte(r.ID), k)
+			expect(b.inboxKey, binary.BigEndian.AppendUint64(edgeRootKeyPrefix(r.Key), r.Seq), nil)
 			if r.Status01 != "" {
 				st, ok := status01s[r.Status01]
 				if !ok || st.InboxID != r.ID {

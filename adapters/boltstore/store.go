@@ -15,7 +15,7 @@ import (
 
 // SchemaVersion is the version of the bucket layout this release writes
 // and reads. Open refuses a file with another version.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // formatMarker identifies a truc store, so that Open refuses another
 // program's bbolt file instead of adding buckets to it.
@@ -203,13 +203,19 @@ func initSchema(tx *bolt.Tx) error {
 	switch version := binary.BigEndian.Uint32(v); {
 	case version > SchemaVersion:
 		return fmt.Errorf("%w: the file has schema %d, written by a newer release; this release reads schema %d", ErrSchema, version, SchemaVersion)
-	case version == 1:
-		// Schema 2 records inbox deliveries per recipient agency.
+	case version == 1 || version == 2:
+		// Schema 2 records inbox deliveries per recipient agency; schema
+		// 3 indexes the inbox by root-document key.
 		if !tx.Writable() {
 			return errNeedsInit
 		}
-		if err := migrateEdge1to2(tx); err != nil {
-			return fmt.Errorf("migrating schema 1 to 2: %w", err)
+		if version == 1 {
+			if err := migrateEdge1to2(tx); err != nil {
+				return fmt.Errorf("migrating schema 1 to 2: %w", err)
+			}
+		}
+		if err := migrateEdge2to3(tx); err != nil {
+			return fmt.Errorf("migrating schema 2 to 3: %w", err)
 		}
 		if err := meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion)); err != nil {
 			return err

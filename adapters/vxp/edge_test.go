@@ -473,6 +473,7 @@ func TestVXPEdgeStatusesAndTracking(t *testing.T) {
 	// The recipient's DMS takes it and sends its own 01 (and 03 from the
 	// other recipient): they arrive in the sender's timeline.
 	w.deliver(t, "a", "b", id)
+	var own01 string
 	l, _ := b.backend.ReceivedList(ctx, sysB, vxp.MessageEdoc)
 	received, err := b.backend.GetEdoc(ctx, sysB, l[0].DocID)
 	if err != nil {
@@ -490,10 +491,14 @@ func TestVXPEdgeStatusesAndTracking(t *testing.T) {
 		if err != nil {
 			t.Fatalf("status %s: %v", st.code, err)
 		}
+		if st.code == edoc.StatusArrived {
+			own01 = sid
+		}
 		w.deliver(t, "b", "a", sid)
 	}
-	if item, _, _ := b.edge.Item(ctx, l[0].DocID); item.Status01 != "" {
-		t.Errorf("the edge sent a 01 of its own: %s", item.Status01)
+	// The item records the DMS's own 01, and no other.
+	if item, _, _ := b.edge.Item(ctx, l[0].DocID); item.Status01 != own01 || item.Deliveries[organB].Status01 != own01 {
+		t.Errorf("the item's 01 is %q (%+v), want the DMS's own %s: the edge sent one of its own", item.Status01, item.Deliveries, own01)
 	}
 	sent, err = a.backend.SentList(ctx, sysA, vxp.MessageEdoc, id)
 	if err != nil || len(sent) != 2 {

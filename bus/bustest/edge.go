@@ -46,6 +46,7 @@ func TestEdgeStore(t *testing.T, newStore func(t *testing.T) bus.EdgeStore) {
 		{"TakeAcks", testEdgeTakeAcks},
 		{"OutboxQuery", testEdgeOutboxQuery},
 		{"PutManyAllOrNothing", testEdgePutMany},
+		{"InboxByKey", testEdgeInboxByKey},
 		{"ReceiveRoundTripAndDedup", testEdgeReceive},
 		{"ReceiveTimeline", testEdgeReceiveTimeline},
 		{"ReceiveRefusesInvalidWritingNothing", testEdgeReceiveInvalid},
@@ -755,6 +756,24 @@ func testEdgeTakeAtomic(t *testing.T, s bus.EdgeStore) {
 	got, _ := mustItem(t, s, in.ID)
 	wantItem(t, "item after failed Takes", got, in)
 	wantUnsettled(t, s, edgeAt(1000), 10, "taken-id")
+}
+
+// testEdgeInboxByKey: the items of one root-document key, in Seq order.
+func testEdgeInboxByKey(t *testing.T, s bus.EdgeStore) {
+	a, apkg := edgeItem(t, "k1")
+	b, bpkg := edgeItem(t, "k2")
+	c, cpkg := edgeItem(t, "k3")
+	c.Key = a.Key // an update of the first letter
+	ia := mustReceive(t, s, a, apkg, nil)
+	mustReceive(t, s, b, bpkg, nil)
+	ic := mustReceive(t, s, c, cpkg, nil)
+	got, err := s.InboxByKey(logCtx(t), a.Key)
+	if err != nil || len(got) != 2 || got[0].ID != ia.ID || got[1].ID != ic.ID {
+		t.Fatalf("InboxByKey = %v, %v; want %s then %s", got, err, ia.ID, ic.ID)
+	}
+	if got, err := s.InboxByKey(logCtx(t), a.Key+"x"); err != nil || len(got) != 0 {
+		t.Fatalf("InboxByKey of an unknown key = %v, %v", got, err)
+	}
 }
 
 // testEdgePutMany: entries are put together or not at all; a retry with
