@@ -574,6 +574,12 @@ func (a *Axis) deliverOne(ctx context.Context, e Entry, r Route, pkg []byte) err
 	if err := a.transport.Publish(ctx, topic, msg); err != nil {
 		return fmt.Errorf("delivering %s to edge %s: %w", e.MessageID, r.Edge, err)
 	}
+	return a.recordDelivery(ctx, e, r)
+}
+
+// recordDelivery records that e was published to route r's edge: a log
+// leaf for a first delivery, and its receipt for the sender.
+func (a *Axis) recordDelivery(ctx context.Context, e Entry, r Route) error {
 	now := a.cfg.Now()
 	ev := Event{
 		Kind:          EventDelivered,
@@ -689,6 +695,22 @@ func (a *Axis) ackLoop(ctx context.Context) error {
 }
 
 func (a *Axis) recordAck(ctx context.Context, ack Ack) {
+	// An ack for a route still pending: the axis published the package and
+	// stopped before recording it, and the edge acked meanwhile. Record
+	// the delivery first (its leaf and the sender's receipt), or the
+	// route, once acked, would never get them.
+	if e, err := a.ledger.Get(ctx, ack.SHA256); err == nil {
+		for _, r := range e.Routes {
+			if r.Edge == ack.Edge && r.State == RoutePending {
+				if err := a.recordDelivery(ctx, e, r); err != nil {
+					if ctx.Err() == nil {
+						a.log.Error("axis: recording a delivery proven by an ack (the delivery will be published again)", "edge", ack.Edge, "err", err)
+					}
+					return
+				}
+			}
+		}
+	}
 	if _, err := a.ledger.Acked(ctx, ack.SHA256, ack.Edge, "", a.cfg.Now()); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			a.log.Warn("axis: ack for an unknown delivery", "edge", ack.Edge, "sha256", hex.EncodeToString(ack.SHA256[:]))
@@ -789,6 +811,15 @@ func (a *Axis) handleNotice(ctx context.Context, d Delivery) error {
 	if !created {
 		return a.replay(ctx, stored)
 	}
+	// A notice about a route still pending proves the delivery, as an ack
+	// does (see recordAck).
+	for _, r := range orig.Routes {
+		if r.Edge == n.Edge && r.State == RoutePending {
+			if err := a.recordDelivery(ctx, orig, r); err != nil {
+				return err
+			}
+		}
+	}
 	if _, err := a.ledger.Acked(ctx, orig.SHA256, n.Edge, n.Reason, now); err != nil {
 		return fmt.Errorf("recording notice %s against %s: %w", m.ID, orig.MessageID, err)
 	}
@@ -849,7 +880,13 @@ func (a *Axis) sendReceipts(ctx context.Context) error {
 	if len(due) == 0 {
 		return nil
 	}
-	byTopic := map[string][]Message{}
+	// Delivery receipts go first; the receipt that settles the sender's
+	// entry (accepted, rejected, a status or notice accepted) goes only
+	// once every delivery receipt about the same package was published:
+	// the settled sender never resends, so a delivery receipt lost after
+	// the settling one went would be lost for good (a batch can fail half
+	// way when the broker goes down).
+	deliveries, settling := map[string][]Message{}, map[string][]Message{}
 	for _, p := range due {
 		r, err := ReceiptFor(ctx, a.ledger.Log(), p.leaf, cp)
 		if err != nil {
@@ -879,10 +916,27 @@ func (a *Axis) sendReceipts(ctx context.Context) error {
 			Attrs:      map[string]string{AttrFor: hex.EncodeToString(p.about[:]), AttrEvent: string(p.kind)},
 		}
 		msg.SHA256 = sha256.Sum256(body)
-		byTopic[topic] = append(byTopic[topic], msg)
+		if p.kind == EventDelivered {
+			deliveries[topic] = append(deliveries[topic], msg)
+		} else {
+			settling[topic] = append(settling[topic], msg)
+		}
 	}
 	var errs []error
-	for topic, msgs := range byTopic {
+	failed := map[string]bool{} // AttrFor of packages whose delivery receipts did not all go
+	for topic, msgs := range deliveries {
+		if err := a.transport.Publish(ctx, topic, msgs...); err != nil {
+			errs = append(errs, fmt.Errorf("publishing %d receipts to %s: %w", len(msgs), topic, err))
+			for _, m := range msgs {
+				failed[m.Attrs[AttrFor]] = true
+			}
+		}
+	}
+	for topic, msgs := range settling {
+		msgs = slices.DeleteFunc(msgs, func(m Message) bool { return failed[m.Attrs[AttrFor]] })
+		if len(msgs) == 0 {
+			continue
+		}
 		if err := a.transport.Publish(ctx, topic, msgs...); err != nil {
 			errs = append(errs, fmt.Errorf("publishing %d receipts to %s: %w", len(msgs), topic, err))
 		}
