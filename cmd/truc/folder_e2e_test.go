@@ -63,29 +63,27 @@ func TestFolderDrop(t *testing.T) {
 	t.Logf("seed %d (replay with %s=%d)", seed, crashSeedEnv, seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x5bd1e995))
 
-	w := startProcWorld(t, 2, 4)
+	// Each edge gets a drop folder for its agencies before it starts.
+	var sOrgans, rOrgans []string
+	var sRoot, rRoot string
+	w := startProcWorldWith(t, 2, 4, func(dir string, m *devManifest) {
+		S, R := m.Edges[0], m.Edges[1]
+		for organ, edge := range m.Agencies {
+			switch edge {
+			case S.ID:
+				sOrgans = append(sOrgans, organ)
+			case R.ID:
+				rOrgans = append(rOrgans, organ)
+			}
+		}
+		slices.Sort(sOrgans)
+		slices.Sort(rOrgans)
+		sRoot, rRoot = filepath.Join(dir, "folder-"+S.ID), filepath.Join(dir, "folder-"+R.ID)
+		addFolderSection(t, filepath.Join(dir, S.Config), sRoot, sOrgans)
+		addFolderSection(t, filepath.Join(dir, R.Config), rRoot, rOrgans)
+	})
 	keepLogsOnFailure(t, w)
 	S, R := w.m.Edges[0], w.m.Edges[1]
-	var sOrgans, rOrgans []string
-	for organ, edge := range w.m.Agencies {
-		switch edge {
-		case S.ID:
-			sOrgans = append(sOrgans, organ)
-		case R.ID:
-			rOrgans = append(rOrgans, organ)
-		}
-	}
-	slices.Sort(sOrgans)
-	slices.Sort(rOrgans)
-	sRoot, rRoot := filepath.Join(w.dir, "folder-"+S.ID), filepath.Join(w.dir, "folder-"+R.ID)
-	for _, e := range []struct {
-		id, config, root string
-		organs           []string
-	}{{S.ID, S.Config, sRoot, sOrgans}, {R.ID, R.Config, rRoot, rOrgans}} {
-		w.edges[e.id].stop()
-		addFolderSection(t, filepath.Join(w.dir, e.config), e.root, e.organs)
-		w.restart(w.edges[e.id])
-	}
 	t.Logf("world up with drop folders in %s", time.Since(begin).Round(time.Millisecond))
 
 	files := dropPlan(t, rng, sOrgans, rOrgans)

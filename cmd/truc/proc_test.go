@@ -168,6 +168,14 @@ func freeBasePort(t testing.TB, n int) int {
 // broker, the axis and every edge as processes, waiting until each serves.
 func startProcWorld(t testing.TB, edges, agencies int) *procWorld {
 	t.Helper()
+	return startProcWorldWith(t, edges, agencies, nil)
+}
+
+// startProcWorldWith is startProcWorld, calling edit (if not nil) on the
+// demo world's files before any process starts: a test adds its own
+// config sections there.
+func startProcWorldWith(t testing.TB, edges, agencies int, edit func(dir string, m *devManifest)) *procWorld {
+	t.Helper()
 	dir := t.TempDir()
 	base := freeBasePort(t, edges+2)
 	out, err := exec.Command(trucBinary(t), "dev", "--init-only", "--fast", "--integrations=false", "--data", dir,
@@ -178,6 +186,9 @@ func startProcWorld(t testing.TB, edges, agencies int) *procWorld {
 	m, err := readDevManifest(dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(dir, m)
 	}
 	w := &procWorld{t: t, dir: dir, m: m, edges: map[string]*proc{}, api: map[string]*restapi.Client{}}
 	logs := filepath.Join(dir, "logs")

@@ -20,10 +20,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +29,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"truc.vn/truc/adapters/directory"
-	"truc.vn/truc/adapters/restapi"
 	"truc.vn/truc/adapters/vxp"
 	"truc.vn/truc/edoc"
 	"truc.vn/truc/edoc/edoctest"
@@ -74,46 +71,13 @@ var sampleAgencies = map[string][]string{
 // configs of the edges of vxpSystems before they start.
 func startVXPWorld(t *testing.T, edges, agencies int) *procWorld {
 	t.Helper()
-	dir := t.TempDir()
-	base := freeBasePort(t, edges+2)
-	out, err := exec.Command(trucBinary(t), "dev", "--init-only", "--fast", "--data", dir,
-		"--edges", strconv.Itoa(edges), "--agencies", strconv.Itoa(agencies), "--port", strconv.Itoa(base)).CombinedOutput()
-	if err != nil {
-		t.Fatalf("truc dev --init-only: %v\n%s", err, out)
-	}
-	m, err := readDevManifest(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range m.Edges {
-		if sys, ok := vxpSystems[e.ID]; ok {
-			addVXPSection(t, filepath.Join(dir, e.Config), sys)
-		}
-	}
-	w := &procWorld{t: t, dir: dir, m: m, edges: map[string]*proc{}, api: map[string]*restapi.Client{}}
-	logs := filepath.Join(dir, "logs")
-	if err := os.MkdirAll(logs, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	w.broker = startProc(t, logs, "broker", "broker", "--data-dir", filepath.Join(dir, "data", "broker"),
-		"--listen", m.Broker, "--group-min-session-timeout", "1s")
-	waitTCP(t, m.Broker, 20*time.Second)
-	w.axis = startProc(t, logs, "axis", "axis", "--config", filepath.Join(dir, m.Axis.Config))
-	w.waitReady(w.axis, m.Axis.URL, 60*time.Second)
-	for _, e := range m.Edges {
-		w.edges[e.ID] = startProc(t, logs, "edge-"+e.ID, "edge", "--config", filepath.Join(dir, e.Config))
-	}
-	for _, e := range m.Edges {
-		w.waitReady(w.edges[e.ID], e.URL, 60*time.Second)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, p := range w.all() {
-				t.Logf("--- log of %s (tail):\n%s", p.name, p.logTail())
+	return startProcWorldWith(t, edges, agencies, func(dir string, m *devManifest) {
+		for _, e := range m.Edges {
+			if sys, ok := vxpSystems[e.ID]; ok {
+				addVXPSection(t, filepath.Join(dir, e.Config), sys)
 			}
 		}
 	})
-	return w
 }
 
 // addVXPSection adds the system to the vxp: section of an edge config,
@@ -655,6 +619,7 @@ func exchangeConformance(t *testing.T, ctx context.Context, w *procWorld, client
 	// otherwise get byte-identical 01s within a second, which content
 	// deduplication rightly sends once.)
 	last01 := map[string]string{} // sender docId → the recipient that answered
+	answered01 := map[string]bool{} // root key + recipient → sent its 01
 	for _, d := range docs {
 		doc, err := edoc.Parse(d.signed, edoc.Limits{})
 		if err != nil {
@@ -672,6 +637,8 @@ func exchangeConformance(t *testing.T, ctx context.Context, w *procWorld, client
 			}
 			statuses = append(statuses, send(t, ctx, clients, d.name+" 01 from "+from, vxp.MessageStatus, from, buf.Bytes(), []string{doc.Sender()}))
 			last01[d.docID] = from
+			ro, rd := doc.RootDocument()
+			answered01[ro+"/"+rd+"|"+from] = true
 		}
 	}
 	for _, s := range samples {
@@ -679,6 +646,15 @@ func exchangeConformance(t *testing.T, ctx context.Context, w *procWorld, client
 			continue
 		}
 		org, docID := s.p.ResponseFor()
+		if ro, rd := s.p.RootDocument(); s.p.StatusCode() == edoc.StatusArrived && answered01[ro+"/"+rd+"|"+s.p.Sender()] {
+			// That agency already answered this letter with its 01: a
+			// second one is refused, never sent.
+			c := clients[edgeOf(t, s.p.Sender())]
+			if _, err := c.SendEdoc(ctx, s.p.Sender(), s.mt, s.pkg); err == nil || !strings.Contains(err.Error(), "409") {
+				t.Errorf("%s: a second 01 from %s: %v, want the SDK's 409 conflict", s.name, s.p.Sender(), err)
+			}
+			continue
+		}
 		to := []string{org}
 		if s.p.StatusCode() == edoc.StatusRecallRequested {
 			to = recipientsOf[s.p.Sender()+"/"+docID]
