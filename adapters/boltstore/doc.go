@@ -2,8 +2,9 @@
 // axis the ledger (dedup table, per-route delivery state, package store,
 // due index), the transparency log and the directory change log (Store.Ledger,
 // Store.Log, Store.DirectoryLog); on an edge the outbox with its timelines,
-// the inbox and the directory copy (Store.Edge, Store.DirectoryLog). It is
-// the only package that imports bbolt.
+// the inbox and the directory copy (Store.Edge, Store.DirectoryLog). (The
+// webhook dispatcher and the dashboard keep their own bbolt files, with
+// cursors over this store's inbox and log.)
 //
 // # What it guarantees
 //

@@ -53,6 +53,7 @@ and send signed receipts. The HTTP listener serves:
                        a letter's log leaves and its evidence bundle; admin token
   /v1/audit/evidence   evidence for an edge that sent or received a letter;
                        the request is signed with the edge's seal
+  /dashboard/          the central-office dashboard (users in the dashboard: section)
   /healthz, /readyz, /metrics
 
 The config file is YAML; see configs/axis.example.yaml. -check-config
@@ -88,6 +89,9 @@ type axisFile struct {
 	// (default 720h).
 	Retention time.Duration `yaml:"retention"`
 	Log       logConfig     `yaml:"log"`
+	// Dashboard is the central-office dashboard at /dashboard/ (off
+	// without users).
+	Dashboard dashboardSection `yaml:"dashboard"`
 }
 
 type axisDirectoryConfig struct {
@@ -105,6 +109,7 @@ func (c *axisFile) resolve(path string) {
 	c.Directory.File = resolvePath(path, c.Directory.File)
 	c.Trust.resolve(path)
 	c.Seal.resolve(path)
+	c.Dashboard.resolve(path)
 }
 
 func (c *axisFile) validate() error {
@@ -139,6 +144,7 @@ func (c *axisFile) validate() error {
 	if c.CheckpointEvery > time.Second {
 		errs = append(errs, fmt.Errorf("checkpoint_every: at most 1s, got %s", c.CheckpointEvery))
 	}
+	errs = append(errs, c.Dashboard.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -212,6 +218,8 @@ type axisNode struct {
 	handler   http.Handler
 	registry  *prometheus.Registry
 	logKey    string // the note verifier key of the log, text form
+	// dashboard runs the dashboard's indexer until ctx ends.
+	dashboard func(context.Context) error
 }
 
 // axisLogSigner returns the note signer of the transparency log: the axis
@@ -385,6 +393,9 @@ func (n *axisNode) routes() (http.Handler, error) {
 	mux.Handle("/healthz", ops)
 	mux.Handle("/readyz", ops)
 	mux.Handle("/metrics", ops)
+	if n.dashboard, err = n.startDashboard(mux); err != nil {
+		return nil, err
+	}
 	return mux, nil
 }
 
@@ -402,10 +413,17 @@ func (n *axisNode) run(ctx context.Context, ready func(net.Addr)) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
-	wg.Add(4)
+	wg.Add(5)
 	go func() {
 		defer wg.Done()
 		n.trust.refreshCRLs(ctx, n.log)
+	}()
+	go func() {
+		defer wg.Done()
+		// The dashboard failing never stops the axis.
+		if err := n.dashboard(ctx); err != nil && ctx.Err() == nil {
+			n.log.Error("axis: the dashboard stopped", "err", err)
+		}
 	}()
 	go func() {
 		defer wg.Done()

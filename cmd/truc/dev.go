@@ -327,6 +327,9 @@ func printDevWelcome(w io.Writer, dir string, m *devManifest) {
 	for _, e := range m.Edges {
 		fmt.Fprintf(w, "  edge %-8s %s  DMS token in %s  (serves %s and its units)\n", e.ID, e.URL, rel(filepath.Join(dir, e.TokenFile)), e.OrganID)
 	}
+	if fileExists(filepath.Join(dir, devDashboardPasswordFile)) {
+		fmt.Fprintf(w, "  dashboard     %s/dashboard/  user admin, password in %s\n", m.Axis.URL, rel(filepath.Join(dir, devDashboardPasswordFile)))
+	}
 	if len(m.Edges) < 2 {
 		return
 	}

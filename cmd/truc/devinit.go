@@ -238,6 +238,9 @@ func devInit(dir string, o devOptions) (*devManifest, error) {
 		acfg.RedeliverAfter = "5s"
 		acfg.CheckpointEvery = "200ms"
 	}
+	if acfg.Dashboard, err = devDashboard(dir); err != nil {
+		return nil, err
+	}
 	if err := writeYAML(filepath.Join(dir, "axis.yaml"), "axis", acfg); err != nil {
 		return nil, err
 	}
@@ -263,6 +266,7 @@ type devAxisFile struct {
 	Seal            devSeal          `yaml:"seal"`
 	RedeliverAfter  string           `yaml:"redeliver_after,omitempty"`
 	CheckpointEvery string           `yaml:"checkpoint_every,omitempty"`
+	Dashboard       dashboardSection `yaml:"dashboard,omitempty"`
 }
 
 type devAxisDirectory struct {

@@ -41,6 +41,7 @@ func commands() []command {
 		{"inbox", "list, save and acknowledge what arrived at an edge", runInbox},
 		{"status", "post a status about a received document, or recall a sent one (13)", runStatus},
 		{"track", "show or follow a sent message's delivery, recipient by recipient", runTrack},
+		{"dashboard-hash", "print the bcrypt hash of a dashboard password (axis config)", runDashboardHash},
 		{"audit", "export and verify evidence bundles of letters (offline audit)", runAudit},
 		{"bench", "measure the throughput and latency of the bus", runBench},
 		{"edoc", "read, validate and inspect edXML packages", runEdoc},

@@ -618,7 +618,7 @@ func exchangeConformance(t *testing.T, ctx context.Context, w *procWorld, client
 	// (The 01s name the letter: the three letters of one root key would
 	// otherwise get byte-identical 01s within a second, which content
 	// deduplication rightly sends once.)
-	last01 := map[string]string{} // sender docId → the recipient that answered
+	last01 := map[string]string{}   // sender docId → the recipient that answered
 	answered01 := map[string]bool{} // root key + recipient → sent its 01
 	for _, d := range docs {
 		doc, err := edoc.Parse(d.signed, edoc.Limits{})
