@@ -86,6 +86,9 @@ type EdgeHooks struct {
 	Received  func(t Type, duplicate bool) // a package arrived on the inbox topic
 	Refused   func(reason string)          // a package failed verification here
 	Receipt   func(kind EventKind)         // an axis receipt arrived
+	// Checkpoint: a verified axis receipt carried this signed checkpoint
+	// (the edge's witness checks it against the last one it saw).
+	Checkpoint func(note []byte)
 	// Settled: the axis's first final receipt (accepted or rejected) for
 	// an outbox entry arrived; submitted is the entry's CreatedAt.
 	Settled func(t Type, accepted bool, submitted, at time.Time)
@@ -1039,6 +1042,9 @@ func (e *Edge) handleReceipt(ctx context.Context, d Delivery) error {
 	}
 	if h := e.cfg.Hooks.Receipt; h != nil {
 		h(ev.Kind)
+	}
+	if h := e.cfg.Hooks.Checkpoint; h != nil {
+		h(r.Checkpoint)
 	}
 	tl := TimelineEvent{At: ev.Time, SHA256: hex.EncodeToString(ev.PackageSHA256[:]), MessageID: ev.MessageID, Receipt: d.Message.Package}
 	var sent OutboxEntry // before settling, for the Settled hook

@@ -65,6 +65,13 @@ type BuildConfig struct {
 	// LogKeys are the log's verifier keys in text form, written into the
 	// bundle for information.
 	LogKeys []string
+	// Reference, when set, chooses the reference checkpoint: the
+	// bundle's proofs lead to it. need is the log size the letter's
+	// leaves require (its last leaf's index + 1); a checkpoint smaller
+	// than need leaves the newer leaves out of the bundle. Default: the
+	// log's latest checkpoint. (The axis prefers a checkpoint its
+	// witnesses cosigned.)
+	Reference func(ctx context.Context, need int64) (bus.SignedCheckpoint, error)
 	// Cosigned, when set, returns the reference checkpoint with witness
 	// cosignatures (nil to keep it as the log signed it).
 	Cosigned func(ctx context.Context, cp bus.SignedCheckpoint) ([]byte, error)
@@ -110,13 +117,22 @@ func Build(ctx context.Context, cfg BuildConfig, req Request) (b *Bundle, warnin
 		return nil, nil, err
 	}
 	log := l.Log()
-	ref, err := log.Checkpoint(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("building the bundle of %s: the log's checkpoint: %w", key, err)
-	}
 	idxs, err := l.Timeline(ctx, key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("building the bundle of %s: %w", key, err)
+	}
+	var ref bus.SignedCheckpoint
+	if cfg.Reference != nil {
+		var need int64
+		for _, i := range idxs {
+			need = max(need, i+1)
+		}
+		ref, err = cfg.Reference(ctx, need)
+	} else {
+		ref, err = log.Checkpoint(ctx)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("building the bundle of %s: the log's checkpoint: %w", key, err)
 	}
 	b = &Bundle{CreatedAt: now().UTC(), Exporter: cfg.Exporter, Key: key, Document: doc,
 		Log: LogEvidence{Origin: ref.Origin, Keys: slices.Clone(cfg.LogKeys), Checkpoint: ref.Note}}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -150,6 +151,44 @@ func TestAuditDevWorld(t *testing.T) {
 	var ko bytes.Buffer
 	if err := runAudit(ctx, []string{"key", "--name", "truc.vn/axis/" + m.Axis.OrganID, "--cert", acfg.Seal.Cert}, &ko, io.Discard); err != nil || strings.TrimSpace(ko.String()) != w.axis.logKey {
 		t.Errorf("audit key: %v: %q, want %q", err, ko.String(), w.axis.logKey)
+	}
+	// The edges witness the log: once both cosigned a checkpoint covering
+	// the letter, a new export carries their cosignatures, and an auditor
+	// can require two.
+	var witnessArgs []string
+	for _, e := range m.Edges {
+		ecfg, err := loadEdgeConfig(filepath.Join(dir, e.Config))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wk bytes.Buffer
+		if err := runAudit(ctx, []string{"key", "--name", bus.EdgeNoteName(e.ID), "--cert", ecfg.Seal.Cert}, &wk, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		witnessArgs = append(witnessArgs, "--witness-key", strings.TrimSpace(wk.String()))
+	}
+	size, err := w.axis.store.Log().Size(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "a checkpoint covering the letter cosigned by both edges", func() (bool, string) {
+		cp, err := w.axis.store.Log().LatestCosigned(ctx, 2)
+		if err != nil || cp.Size < size {
+			return false, fmt.Sprintf("%d < %d, %v", cp.Size, size, err)
+		}
+		return true, ""
+	})
+	witnessed := filepath.Join(t.TempDir(), "witnessed.zip")
+	if err := runAudit(ctx, []string{"export", "--axis", srv.URL, "--token-file", adminToken, "--document", key, "-o", witnessed}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var wo bytes.Buffer
+	if err := runAudit(ctx, append([]string{"verify", witnessed, "--axis-key", "@" + keysFile, "--min-witnesses", "2"}, witnessArgs...), &wo, &wo); err != nil {
+		t.Errorf("a bundle cosigned by both edges, two required: %v\n%s", err, wo.String())
+	}
+	wo.Reset()
+	if err := runAudit(ctx, append([]string{"verify", witnessed, "--axis-key", "@" + keysFile, "--min-witnesses", "3"}, witnessArgs...), &wo, &wo); err == nil {
+		t.Errorf("three cosignatures required of a bundle with two: it verifies\n%s", wo.String())
 	}
 	// JSON.
 	text, code = verifyCLI("--json")

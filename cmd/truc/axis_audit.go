@@ -392,6 +392,10 @@ func (n *axisNode) buildBundle(ctx context.Context, req audit.Request, withhold 
 		LogKeys:     keys,
 		Exporter:    "axis " + signer.Name(),
 		Withhold:    withhold,
+		Reference:   n.auditReference,
+		Cosigned: func(ctx context.Context, cp bus.SignedCheckpoint) ([]byte, error) {
+			return n.store.Log().Cosigned(ctx, cp.Size)
+		},
 	}, req)
 }
 
@@ -446,4 +450,20 @@ func (t axisAuditTrust) EdgeCertificates(edge string) [][]byte {
 func (n *axisNode) auditUnavailable(w http.ResponseWriter, what string, err error) {
 	n.log.Error("audit: "+what, "err", err)
 	http.Error(w, "the audit data cannot be read now", http.StatusServiceUnavailable)
+}
+
+// auditReference chooses the reference checkpoint of a bundle: the latest
+// one cosigned by the most witnesses (the edges) that still covers the
+// letter's leaves, so that an auditor can require cosignatures; the log's
+// latest checkpoint when none does (a letter newer than the witnesses'
+// last round).
+func (n *axisNode) auditReference(ctx context.Context, need int64) (bus.SignedCheckpoint, error) {
+	log := n.store.Log()
+	for k := len(n.dir.Edges()); k >= 1; k-- {
+		cp, err := log.LatestCosigned(ctx, k)
+		if err == nil && cp.Size >= need {
+			return cp, nil
+		}
+	}
+	return log.Checkpoint(ctx)
 }

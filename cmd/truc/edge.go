@@ -334,6 +334,13 @@ func startEdge(ctx context.Context, cfg *edgeFile, log *slog.Logger, stderr io.W
 		return nil, err
 	}
 	registry, hooks, verifier, sealSigner := n.instrument(busVerifier, signing.NewSealSigner(signer, served))
+	// Every checkpoint a receipt brings is checked by the witness (set up
+	// below, before the edge runs).
+	hooks.Checkpoint = func(note []byte) {
+		if n.witness != nil {
+			n.witness.Observe(note)
+		}
+	}
 	n.edge, err = bus.NewEdge(bus.EdgeConfig{
 		ID:              cfg.ID,
 		Topics:          n.transport.Topics(),
