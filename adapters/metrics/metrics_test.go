@@ -214,6 +214,10 @@ func TestAxisHooksAllSet(t *testing.T) {
 	for _, hooks := range []any{metrics.NewAxis(nil).Hooks(), metrics.NewEdge(nil).Hooks()} {
 		v := reflect.ValueOf(hooks)
 		for i := range v.NumField() {
+			// EdgeHooks.Checkpoint feeds the edge's witness, not a metric.
+			if v.Type().Field(i).Name == "Checkpoint" {
+				continue
+			}
 			if v.Field(i).IsNil() {
 				t.Errorf("%s.%s is nil", v.Type().Name(), v.Type().Field(i).Name)
 			}
