@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -21,7 +20,6 @@ import (
 	"truc.vn/truc/bus"
 	"truc.vn/truc/bus/audit"
 	"truc.vn/truc/edoc"
-	"truc.vn/truc/signing/demopki"
 	"truc.vn/truc/signing/notesig"
 	"truc.vn/truc/signing/signingtest"
 )
@@ -33,17 +31,8 @@ func TestAuditDevWorld(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a broker, an axis and two edges")
 	}
-	dir := t.TempDir()
-	m, err := devInit(dir, devOptions{Edges: 2, Agencies: 2, Host: "127.0.0.1", BasePort: freeBasePort(t, 4), KeyType: demopki.ECDSAP256, Prefix: "truc", FastTimes: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, m, w := startTestDevWorld(t, 2, 2)
 	ctx := context.Background()
-	w, err := startDevWorld(ctx, dir, m, slog.New(slog.DiscardHandler), os.Stderr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { w.stop(); w.close() }()
 	archCtx, stopArch := context.WithCancel(ctx)
 	defer stopArch()
 	go w.axis.runCRLArchive(archCtx)

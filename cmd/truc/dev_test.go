@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -213,4 +214,21 @@ func checkOnboard(t *testing.T, ctx context.Context, dir string, m *devManifest)
 	if err := runAxisOnboard(ctx, bad, &out, &errOut); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("onboarding with a DMS token: %v, want a 401 refusal", err)
 	}
+}
+
+// startTestDevWorld makes a fast demo world of edges × agencies in a
+// temporary directory and runs it in this process until the test ends.
+func startTestDevWorld(t *testing.T, edges, agencies int) (string, *devManifest, *devWorld) {
+	t.Helper()
+	dir := t.TempDir()
+	m, err := devInit(dir, devOptions{Edges: edges, Agencies: agencies, Host: "127.0.0.1", BasePort: freeBasePort(t, edges+2), KeyType: demopki.ECDSAP256, Prefix: "truc", FastTimes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := startDevWorld(context.Background(), dir, m, slog.New(slog.DiscardHandler), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.stop(); w.close() })
+	return dir, m, w
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"slices"
 	"sort"
@@ -18,7 +17,6 @@ import (
 
 	"truc.vn/truc/adapters/metrics"
 	"truc.vn/truc/adapters/restapi"
-	"truc.vn/truc/signing/demopki"
 )
 
 // scrape is one /metrics answer: the families by name, and every sample as
@@ -96,19 +94,10 @@ func TestMetricsEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a broker, an axis and two edges")
 	}
-	dir := t.TempDir()
-	m, err := devInit(dir, devOptions{Edges: 2, Agencies: 2, Host: "127.0.0.1", BasePort: freeBasePort(t, 4), KeyType: demopki.ECDSAP256, Prefix: "truc", FastTimes: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, m, _ := startTestDevWorld(t, 2, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()
-	w, err := startDevWorld(ctx, dir, m, slog.New(slog.DiscardHandler), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { w.stop(); w.close() }()
 	axisURL, senderURL, recipientURL := m.Axis.URL+"/metrics", m.Edges[0].URL+"/metrics", m.Edges[1].URL+"/metrics"
 
 	before := map[string]scrape{}

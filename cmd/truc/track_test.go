@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,7 +12,6 @@ import (
 	"truc.vn/truc/adapters/restapi"
 	"truc.vn/truc/adapters/restapi/restapitest"
 	"truc.vn/truc/bus"
-	"truc.vn/truc/signing/demopki"
 )
 
 func TestTrack(t *testing.T) {
@@ -142,18 +139,9 @@ func TestStatusTrackEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a broker, an axis and two edges")
 	}
-	dir := t.TempDir()
-	m, err := devInit(dir, devOptions{Edges: 2, Agencies: 2, Host: "127.0.0.1", BasePort: freeBasePort(t, 4), KeyType: demopki.ECDSAP256, Prefix: "truc", FastTimes: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, m, _ := startTestDevWorld(t, 2, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	w, err := startDevWorld(ctx, dir, m, slog.New(slog.DiscardHandler), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { w.stop(); w.close() }()
 	sender, recipient := clientFor(t, dir, m, 0), clientFor(t, dir, m, 1)
 	senderFlags := []string{"--edge", m.Edges[0].URL, "--token-file", filepath.Join(dir, m.Edges[0].TokenFile)}
 	recipientFlags := []string{"--edge", m.Edges[1].URL, "--token-file", filepath.Join(dir, m.Edges[1].TokenFile)}

@@ -16,7 +16,6 @@ import (
 
 	"truc.vn/truc/adapters/witness"
 	"truc.vn/truc/bus"
-	"truc.vn/truc/signing/demopki"
 	"truc.vn/truc/signing/notesig"
 	"truc.vn/truc/signing/signingtest"
 )
@@ -29,17 +28,8 @@ func TestDevWorldWitnesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a broker, an axis and three edges")
 	}
-	dir := t.TempDir()
-	m, err := devInit(dir, devOptions{Edges: 3, Agencies: 2, Host: "127.0.0.1", BasePort: freeBasePort(t, 5), KeyType: demopki.ECDSAP256, Prefix: "truc", FastTimes: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, m, w := startTestDevWorld(t, 3, 2)
 	ctx := context.Background()
-	w, err := startDevWorld(ctx, dir, m, slog.New(slog.DiscardHandler), os.Stderr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { w.stop(); w.close() }()
 
 	sender, recipient := clientFor(t, dir, m, 0), clientFor(t, dir, m, 1)
 	pkg := letter(t, m.Edges[0].OrganID, []string{m.Edges[1].OrganID, m.Edges[2].OrganID}, "7", nil, nil)
