@@ -31,9 +31,9 @@ type Submitted struct {
 	Replayed bool `json:"replayed"`
 }
 
-// Document answers GET /v1/documents/{id}: a message the edge sent for
-// the caller's agencies, and what happened to it.
-type Document struct {
+// DocumentHead is what GET /v1/documents/{id} and GET /v1/documents say
+// of a message the edge sent for the caller's agencies.
+type DocumentHead struct {
 	ID string `json:"id"`
 	// Seq is the message's place in the edge's outbox: the cursor of GET
 	// /v1/documents.
@@ -62,6 +62,12 @@ type Document struct {
 	// Final is true when every recipient reached a final state
 	// (RecipientState.Final): nothing more is expected.
 	Final bool `json:"final"`
+}
+
+// Document answers GET /v1/documents/{id}: a message the edge sent for
+// the caller's agencies, and what happened to it.
+type Document struct {
+	DocumentHead
 	// Timeline has one entry per recipient, in the order of Recipients.
 	Timeline []RecipientTimeline `json:"timeline"`
 	// Receipts are the axis receipts that came with timeline events, in
@@ -72,24 +78,8 @@ type Document struct {
 // DocumentSummary is one entry of GET /v1/documents: a Document without
 // events and receipts, with each recipient's state.
 type DocumentSummary struct {
-	ID           string           `json:"id"`
-	Seq          uint64           `json:"seq"`
-	Type         string           `json:"type"`
-	SHA256       string           `json:"sha256"`
-	Size         int              `json:"size"`
-	Sender       string           `json:"sender"`
-	DocumentFrom string           `json:"document_from"`
-	DocumentID   string           `json:"document_id"`
-	Recipients   []string         `json:"recipients"`
-	Status       string           `json:"status,omitempty"`
-	InboxID      string           `json:"inbox_id,omitempty"`
-	CreatedAt    time.Time        `json:"created_at"`
-	Attempts     int              `json:"attempts"`
-	SentAt       time.Time        `json:"sent_at,omitzero"`
-	Settled      bool             `json:"settled"`
-	SettledAt    time.Time        `json:"settled_at,omitzero"`
-	Final        bool             `json:"final"`
-	States       []RecipientState `json:"states"`
+	DocumentHead
+	States []RecipientState `json:"states"`
 }
 
 // DocumentPage answers GET /v1/documents, newest first. Next is the
@@ -399,7 +389,7 @@ func documentJSON(e bus.OutboxEntry) Document {
 	if m.Package != nil {
 		size = len(m.Package)
 	}
-	d := Document{
+	d := Document{DocumentHead: DocumentHead{
 		ID:           m.ID,
 		Seq:          e.Seq,
 		Type:         string(m.Type),
@@ -415,8 +405,9 @@ func documentJSON(e bus.OutboxEntry) Document {
 		SentAt:       e.SentAt,
 		Settled:      !e.Settled.IsZero(),
 		SettledAt:    e.Settled,
-		Timeline:     make([]RecipientTimeline, len(m.Recipients)),
-		Receipts:     []Receipt{},
+	},
+		Timeline: make([]RecipientTimeline, len(m.Recipients)),
+		Receipts: []Receipt{},
 	}
 	if d.Recipients == nil {
 		d.Recipients = []string{}
@@ -443,13 +434,7 @@ func documentJSON(e bus.OutboxEntry) Document {
 // summaryJSON is documentJSON without events and receipts.
 func summaryJSON(e bus.OutboxEntry) DocumentSummary {
 	d := documentJSON(e)
-	s := DocumentSummary{
-		ID: d.ID, Seq: d.Seq, Type: d.Type, SHA256: d.SHA256, Size: d.Size, Sender: d.Sender,
-		DocumentFrom: d.DocumentFrom, DocumentID: d.DocumentID, Recipients: d.Recipients,
-		Status: d.Status, InboxID: d.InboxID, CreatedAt: d.CreatedAt, Attempts: d.Attempts,
-		SentAt: d.SentAt, Settled: d.Settled, SettledAt: d.SettledAt, Final: d.Final,
-		States: make([]RecipientState, len(d.Timeline)),
-	}
+	s := DocumentSummary{DocumentHead: d.DocumentHead, States: make([]RecipientState, len(d.Timeline))}
 	for i, rt := range d.Timeline {
 		s.States[i] = rt.RecipientState
 	}
